@@ -106,10 +106,131 @@ class ServingSpec(Strict):
         return "kserve" if self.protocol == "v1" else "kservev2"
 
 
+# --- Kubernetes targets (kind / GKE / any kubeconfig) ------------------------------------------
+# Kubernetes quantity grammar, as the InferenceService CRD checks it ("500m", "2Gi", "1.5", "1e3").
+_QUANTITY = re.compile(r"^(\+|-)?(([0-9]+(\.[0-9]*)?)|(\.[0-9]+))(([KMGTPE]i)|[numkMGTPE]|([eE](\+|-)?(([0-9]+(\.[0-9]*)?)|(\.[0-9]+))))?$")
+
+
+class ResourceQuantities(Strict):
+    """One side (requests or limits) of a container's resources."""
+
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+
+    cpu: str | None = Field(None, description='CPU quantity, e.g. "1" or "500m"')
+    memory: str | None = Field(None, description='memory quantity, e.g. "2Gi"')
+    gpu: int | None = Field(None, ge=0, alias="nvidia.com/gpu",
+                            description="NVIDIA GPUs (the nvidia.com/gpu extended resource)")
+
+    @field_validator("cpu", "memory", mode="before")
+    @classmethod
+    def _quantity(cls, v: Any) -> Any:
+        if isinstance(v, bool):
+            raise ValueError("a quantity must be a number or a string like 500m / 2Gi")
+        if isinstance(v, (int, float)):
+            v = str(v)  # YAML reads `cpu: 1` as an int; the API wants a quantity string
+        if isinstance(v, str) and not _QUANTITY.match(v):
+            raise ValueError(f"{v!r} is not a Kubernetes quantity (like 500m, 1, 2Gi)")
+        return v
+
+    def as_manifest(self) -> dict[str, str]:
+        out = {k: v for k, v in (("cpu", self.cpu), ("memory", self.memory)) if v is not None}
+        if self.gpu is not None:
+            out["nvidia.com/gpu"] = str(self.gpu)
+        return out
+
+
+class ResourcesSpec(Strict):
+    """Resources of the model server container (predictor.model.resources)."""
+
+    requests: ResourceQuantities = Field(default_factory=ResourceQuantities, description="resource requests")
+    limits: ResourceQuantities = Field(default_factory=ResourceQuantities, description="resource limits")
+
+
+class Toleration(Strict):
+    """A pod toleration (for tainted GPU node pools, e.g. nvidia.com/gpu=present:NoSchedule)."""
+
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+
+    key: str | None = Field(None, description="taint key; empty with operator Exists tolerates everything")
+    operator: Literal["Exists", "Equal"] = Field("Equal", description="Exists or Equal")
+    value: str | None = Field(None, description="taint value (operator Equal)")
+    effect: Literal["NoSchedule", "PreferNoSchedule", "NoExecute"] | None = Field(
+        None, description="taint effect to tolerate; empty matches all effects")
+    toleration_seconds: int | None = Field(None, alias="tolerationSeconds",
+                                           description="NoExecute only: how long the pod stays bound")
+
+    @model_validator(mode="after")
+    def _key_rules(self) -> "Toleration":
+        # The API server's own rules, caught here so the scenario file gets the error.
+        if self.key is None and self.operator != "Exists":
+            raise ValueError("a toleration without a key needs operator: Exists")
+        if self.operator == "Exists" and self.value:
+            raise ValueError("a toleration with operator: Exists takes no value")
+        return self
+
+    def as_manifest(self) -> dict[str, Any]:
+        return self.model_dump(by_alias=True, exclude_none=True)
+
+
+# KServe >= 0.16 calls the modes Standard and Knative; it still accepts the legacy names, and
+# KServe 0.15 only knows those, so the manifest always carries the legacy spelling.
+_DEPLOYMENT_MODE_ALIASES = {"Standard": "RawDeployment", "Knative": "Serverless"}
+
+
 class KubernetesSpec(Strict):
     """What the InferenceService carries besides the model (used by the Kubernetes targets)."""
 
     annotations: dict[str, str] = Field(default_factory=dict, description="InferenceService annotations")
+    deployment_mode: Literal["RawDeployment", "Serverless"] = Field(
+        "RawDeployment",
+        description="serving.kserve.io/deploymentMode: RawDeployment (plain Deployment; KServe >= 0.16 "
+                    "calls it Standard) or Serverless (Knative; newer name Knative). Either name is accepted")
+    service_account: str | None = Field(
+        None, description="predictor serviceAccountName: the account whose secret or workload identity "
+                          "gives the storage-initializer access to the bucket")
+    resources: ResourcesSpec = Field(default_factory=ResourcesSpec,
+                                     description="model server container requests and limits")
+    gpus: int = Field(0, ge=0, description="shortcut for resources.limits['nvidia.com/gpu']")
+    runtime: str | None = Field(
+        None, description="ServingRuntime / ClusterServingRuntime name; default: KServe picks the runtime "
+                          "for modelFormat pytorch (kserve-torchserve)")
+    runtime_version: str | None = Field(None, description="predictor.model.runtimeVersion (the runtime image tag)")
+    image: str | None = Field(None, description="predictor.model.image: replaces the runtime's container image")
+    args: list[str] = Field(default_factory=list, description="extra arguments for the model server container")
+    node_selector: dict[str, str] = Field(default_factory=dict, description="predictor nodeSelector")
+    tolerations: list[Toleration] = Field(default_factory=list, description="predictor tolerations")
+    ready_timeout_s: float = Field(900.0, gt=0, description="deadline for the InferenceService to become Ready")
+    ingress: Literal["port-forward", "ingress"] = Field(
+        "port-forward",
+        description="how the harness reaches the predictor: port-forward to the pod's port 8080, or "
+                    "the ingress gateway with the Host header from status.url")
+    ingress_url: str | None = Field(
+        None, description="ingress gateway address (http://host:port) for ingress: ingress; default: "
+                          "status.url itself")
+
+    @field_validator("deployment_mode", mode="before")
+    @classmethod
+    def _legacy_mode_name(cls, v: Any) -> Any:
+        return _DEPLOYMENT_MODE_ALIASES.get(v, v)
+
+    @field_validator("ingress_url")
+    @classmethod
+    def _http_url(cls, v: str | None) -> str | None:
+        if v is not None and not re.match(r"^https?://[^/\s]+$", v.rstrip("/")):
+            raise ValueError("ingress_url must be scheme://host[:port], like http://127.0.0.1:8081")
+        return v.rstrip("/") if v else v
+
+    @model_validator(mode="after")
+    def _one_gpu_count(self) -> "KubernetesSpec":
+        limit = self.resources.limits.gpu
+        if self.gpus and limit is not None and limit != self.gpus:
+            raise ValueError(f"gpus ({self.gpus}) and resources.limits['nvidia.com/gpu'] ({limit}) disagree")
+        return self
+
+    @property
+    def gpu_count(self) -> int:
+        """GPUs the model server asks for (the shortcut or the explicit limit)."""
+        return self.gpus or (self.resources.limits.gpu or 0)
 
 
 class CheckSpec(Strict):

@@ -1,0 +1,116 @@
+"""The `harness` command.
+
+  harness run SCENARIO [--target local|kind|gke|kubeconfig] [--report-dir DIR]   exit 0 / 1 / 2
+  harness lint SCENARIO                                                            exit 0 / 2
+  harness render SCENARIO                                                          InferenceService YAML
+
+Exit codes: 0 every check passed; 1 the model did not serve correctly (a check or SLO failed, or
+it never became ready); 2 a config, lint or environment error; 130 interrupted. User mistakes
+print one line (what, where, what to do), never a traceback.
+"""
+from __future__ import annotations
+
+import argparse
+import signal
+import sys
+from pathlib import Path
+
+from harness.errors import EXIT_OK, EXIT_USAGE, HarnessError
+from harness.progress import Progress
+
+TARGETS = ("local", "kind", "gke", "kubeconfig")
+
+
+def _add_target_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--target", choices=TARGETS, default="local", help="where to deploy (default: local)")
+    p.add_argument("--kubeconfig", help="kubeconfig file for kind/gke/kubeconfig targets")
+    p.add_argument("--context", help="kubeconfig context")
+    p.add_argument("--keep-on-fail", action="store_true", help="keep the namespace of a failed run for debugging")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="harness", description="KServe end-to-end test and benchmark harness")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    run = sub.add_parser("run", help="run a scenario end to end and write a report")
+    run.add_argument("scenario", type=Path)
+    _add_target_args(run)
+    run.add_argument("--report-dir", type=Path, default=Path("reports"), help="where run directories go")
+    run.add_argument("--real-gcs", action="store_true", help="upload to real GCS (default: a local GCS emulator)")
+    run.add_argument("--cache-dir", type=Path, help="archive cache (default: ~/.cache/kserve-harness)")
+    run.add_argument("--no-load", action="store_true", help="skip the scenario's load phase")
+    run.add_argument("--quiet", action="store_true", help="no progress lines")
+
+    lint = sub.add_parser("lint", help="check a scenario for mistakes without deploying")
+    lint.add_argument("scenario", type=Path)
+
+    render = sub.add_parser("render", help="print the scenario's InferenceService manifest as YAML")
+    render.add_argument("scenario", type=Path)
+    return parser
+
+
+def _cmd_run(args: argparse.Namespace) -> int:
+    from harness.runner import RunOptions, run_scenario
+    from harness.spec import load_scenario
+
+    spec = load_scenario(args.scenario)
+    options = RunOptions(target=args.target, report_dir=args.report_dir, real_gcs=args.real_gcs,
+                         kubeconfig=args.kubeconfig, context=args.context, keep_on_fail=args.keep_on_fail,
+                         run_load=not args.no_load, progress=Progress(quiet=args.quiet))
+    if args.cache_dir:
+        options.cache_dir = args.cache_dir
+    report = run_scenario(spec, options)
+    run_dir = args.report_dir / report.run_id
+    if report.error:
+        print(HarnessError(report.error["what"], where=report.error.get("where"),
+                           hint=report.error.get("hint")).one_line().replace("error:", report.error["kind"] + ":", 1),
+              file=sys.stderr)
+    verdict = "PASS" if report.passed else "FAIL"
+    print(f"{verdict} {spec.name}: report {run_dir / 'report.json'}")
+    return report.exit_code if report.exit_code is not None else EXIT_USAGE
+
+
+def _cmd_lint(args: argparse.Namespace) -> int:
+    from harness.lints import lint
+    from harness.spec import load_scenario
+
+    spec = load_scenario(args.scenario)
+    findings = lint(spec)
+    for f in findings:
+        print(f.one_line())
+    if findings:
+        return EXIT_USAGE
+    print(f"ok: {args.scenario} has no lint findings")
+    return EXIT_OK
+
+
+def _cmd_render(args: argparse.Namespace) -> int:
+    from harness.spec import load_scenario
+    from harness.targets.kubernetes import render_manifest_yaml
+
+    print(render_manifest_yaml(load_scenario(args.scenario)), end="")
+    return EXIT_OK
+
+
+COMMANDS = {"run": _cmd_run, "lint": _cmd_lint, "render": _cmd_render}
+
+
+def _sigterm_as_interrupt(signum, frame):  # CI cancels with SIGTERM: clean up as for Ctrl-C
+    raise KeyboardInterrupt
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    signal.signal(signal.SIGTERM, _sigterm_as_interrupt)
+    try:
+        return COMMANDS[args.command](args)
+    except HarnessError as exc:
+        print(exc.one_line(), file=sys.stderr)
+        return exc.exit_code
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,1 @@
+"""Run reports: report.json (versioned schema), summary.md, and later report.html."""

@@ -1,0 +1,196 @@
+"""TorchServe started the way KServe's kserve-torchserve runtime starts it, on this machine.
+
+Flow: the storage-initializer has put config/ and model-store/ in a model directory;
+`TorchServe(model_dir, work_dir, envelope)` writes a local copy of config.properties whose
+addresses are free 127.0.0.1 ports (a pod has its own network; two local runs must not collide),
+whose model_store is the local one, and whose JVM temp dir (where worker sockets live) is
+private; starts `torchserve --start --foreground --model-store=... --ts-config=...` with
+TS_SERVICE_ENVELOPE in its own process group, TMPDIR and log dir; `wait_ready()` waits for a
+READY worker on the management API (the only honest readiness signal) and fails early, quoting
+the worker's own error, when the worker keeps dying. Used by the local target and by the fake
+KServe controller alike.
+"""
+from __future__ import annotations
+
+import re
+import shutil
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+
+from harness.archive import parse_properties, write_properties
+from harness.errors import DeployError, EnvironmentProblem
+from harness.procs import ProcessGroup
+from harness.waits import free_port, wait_until
+
+# How many worker deaths we accept before calling the cause known (TorchServe retries forever).
+MAX_WORKER_DEATHS = 2
+_DEATH = re.compile(r"Backend worker process died|Load model failed|Failed to load model")
+
+
+@dataclass(frozen=True)
+class Ports:
+    inference: int
+    management: int
+    metrics: int
+    grpc_inference: int
+    grpc_management: int
+
+
+def torchserve_executable() -> str:
+    exe = shutil.which("torchserve", path=str(Path(sys.executable).parent)) or shutil.which("torchserve")
+    if not exe:
+        raise EnvironmentProblem("torchserve is not installed", where=sys.executable,
+                                 hint="install the project (see README): torchserve==0.12.0")
+    if not shutil.which("java"):
+        raise EnvironmentProblem("java is not on PATH; TorchServe's frontend needs Java 11+", where="PATH",
+                                 hint="install a JDK (apt-get install openjdk-17-jre-headless)")
+    return exe
+
+
+def worker_error(model_log: Path, limit: int = 30) -> str:
+    """The worker's own last error: the last traceback (or error lines) in model_log.log."""
+    if not model_log.is_file():
+        return ""
+    lines = [re.sub(r"^\S+ \S+ \[\w+ *\] \S+ \S+ - ", "", ln) for ln in model_log.read_text(errors="replace").splitlines()]
+    starts = [i for i, ln in enumerate(lines) if "Traceback (most recent call last)" in ln]
+    if starts:
+        block = lines[starts[-1]:starts[-1] + limit]
+        end = next((i for i, ln in enumerate(block[1:], 1) if not ln.startswith((" ", "\t", "Traceback"))), len(block) - 1)
+        return "\n".join(block[: end + 1])
+    errs = [ln for ln in lines if "Error" in ln or "error" in ln]
+    return "\n".join(errs[-5:])
+
+
+class TorchServe:
+    """One TorchServe server for one model directory."""
+
+    def __init__(self, model_dir: Path, work_dir: Path, *, envelope: str, heap: str = "512m") -> None:
+        self.model_dir = model_dir
+        self.work_dir = work_dir
+        self.envelope = envelope
+        self.heap = heap
+        self.log_dir = work_dir / "logs"
+        self.tmp_dir = work_dir / "tmp"
+        self.config_path = work_dir / "config.properties"
+        self.ports = Ports(*(free_port() for _ in range(5)))
+        self.group: ProcessGroup | None = None
+
+    # -- addresses ------------------------------------------------------------------------------
+    @property
+    def inference_url(self) -> str:
+        return f"http://127.0.0.1:{self.ports.inference}"
+
+    @property
+    def management_url(self) -> str:
+        return f"http://127.0.0.1:{self.ports.management}"
+
+    @property
+    def metrics_url(self) -> str:
+        return f"http://127.0.0.1:{self.ports.metrics}/metrics"
+
+    @property
+    def model_log(self) -> Path:
+        return self.log_dir / "model_log.log"
+
+    def log_files(self) -> list[Path]:
+        return sorted(p for p in self.log_dir.glob("*.log")) + [self.work_dir / "torchserve.out"]
+
+    # -- start / stop ---------------------------------------------------------------------------
+    def _local_config(self) -> dict[str, str]:
+        source = self.model_dir / "config" / "config.properties"
+        if not source.is_file():
+            raise DeployError("config/config.properties is missing from the downloaded model", where=str(source),
+                              hint="the storageUri must hold config/config.properties and model-store/NAME.mar")
+        props = parse_properties(source.read_text())
+        p = self.ports
+        props.update({
+            "inference_address": f"http://127.0.0.1:{p.inference}",
+            "management_address": f"http://127.0.0.1:{p.management}",
+            "metrics_address": f"http://127.0.0.1:{p.metrics}",
+            "grpc_inference_port": str(p.grpc_inference),
+            "grpc_management_port": str(p.grpc_management),
+            "model_store": str(self.model_dir / "model-store"),
+        })
+        # Worker sockets live in java.io.tmpdir whatever TMPDIR says: keep them private.
+        vmargs = props.get("vmargs", "")
+        if "-Xmx" not in vmargs:
+            vmargs += f" -Xmx{self.heap}"
+        props["vmargs"] = f"{vmargs} -Djava.io.tmpdir={self.tmp_dir}".strip()
+        return props
+
+    def start(self) -> "TorchServe":
+        exe = torchserve_executable()
+        for d in (self.log_dir, self.tmp_dir):
+            d.mkdir(parents=True, exist_ok=True)
+        self.config_path.write_text(write_properties(self._local_config()))
+        env = {"TMPDIR": str(self.tmp_dir), "LOG_LOCATION": str(self.log_dir), "METRICS_LOCATION": str(self.log_dir)}
+        if self.envelope != "none":
+            env["TS_SERVICE_ENVELOPE"] = self.envelope
+        self.group = ProcessGroup(
+            # The arguments of KServe's runtime, plus --foreground: in a pod the container keeps
+            # TorchServe's launcher alive; here its exit is how we notice a crashed frontend.
+            [exe, "--start", "--foreground", f"--model-store={self.model_dir / 'model-store'}",
+             f"--ts-config={self.config_path}"],
+            name="TorchServe", log_path=self.work_dir / "torchserve.out", env=env, cwd=self.work_dir,
+        ).start()
+        return self
+
+    def stop(self) -> None:
+        if self.group:
+            self.group.stop(grace_s=10.0)
+
+    def __enter__(self) -> "TorchServe":
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    # -- readiness ------------------------------------------------------------------------------
+    def describe(self, model_name: str) -> list[dict] | None:
+        """The management API's description of the model (batch size, delay, workers)."""
+        try:
+            r = httpx.get(f"{self.management_url}/models/{model_name}", timeout=2.0)
+        except httpx.TransportError:
+            return None
+        return r.json() if r.status_code == 200 else None
+
+    def _worker_deaths(self) -> int:
+        logs = [self.model_log, self.log_dir / "ts_log.log"]
+        return sum(len(_DEATH.findall(p.read_text(errors="replace"))) for p in logs if p.is_file())
+
+    def worker_state(self, model_name: str) -> str:
+        desc = self.describe(model_name)
+        if not desc:
+            return "management API not answering yet"
+        workers = desc[0].get("workers", [])
+        return ", ".join(f"worker {w.get('id')}: {w.get('status')}" for w in workers) or "no workers"
+
+    def _ready_probe(self, model_name: str) -> bool | None:
+        if self.group and (code := self.group.exited()) is not None:
+            out = (self.work_dir / "torchserve.out").read_text(errors="replace").strip().splitlines()
+            raise DeployError(f"TorchServe exited with status {code} during start-up: {out[-1] if out else ''}",
+                              where=str(self.work_dir / "torchserve.out"), details="\n".join(out[-40:]),
+                              hint="see the TorchServe logs in the report's diagnostics")
+        desc = self.describe(model_name)
+        if desc and any(w.get("status") == "READY" for w in desc[0].get("workers", [])):
+            return True
+        if self._worker_deaths() >= MAX_WORKER_DEATHS:
+            err = worker_error(self.model_log)
+            last = err.strip().splitlines()[-1] if err.strip() else "see model_log.log"
+            raise DeployError(f"TorchServe worker for {model_name!r} keeps dying: {last}",
+                              where=str(self.model_log), details=err,
+                              hint="the handler or model fails to load; the worker's traceback is in the report")
+        return None
+
+    def wait_ready(self, model_name: str, timeout_s: float) -> float:
+        """Block until a worker is READY; return the seconds it took."""
+        start = time.monotonic()
+        wait_until(lambda: self._ready_probe(model_name), what=f"a READY TorchServe worker for {model_name!r}",
+                   where=self.management_url, timeout_s=timeout_s, interval_s=0.2,
+                   last_seen=lambda: self.worker_state(model_name) + "; " + (worker_error(self.model_log)[-300:] or "no worker error logged"),
+                   hint="raise torchserve.startup_timeout_s, or read the worker log in diagnostics/")
+        return time.monotonic() - start
