@@ -62,9 +62,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
     report = run_scenario(spec, options)
     run_dir = args.report_dir / report.run_id
     if report.error:
-        print(HarnessError(report.error["what"], where=report.error.get("where"),
-                           hint=report.error.get("hint")).one_line().replace("error:", report.error["kind"] + ":", 1),
-              file=sys.stderr)
+        print(report.error["line"], file=sys.stderr)
     verdict = "PASS" if report.passed else "FAIL"
     print(f"{verdict} {spec.name}: report {run_dir / 'report.json'}")
     return report.exit_code if report.exit_code is not None else EXIT_USAGE

@@ -56,11 +56,13 @@ class HarnessError(Exception):
         return {
             "type": type(self).__name__,
             "kind": self.kind,
+            "line": self.one_line(),
             "what": self.what,
             "where": self.where,
             "hint": self.hint,
             "details": self.details,
             "diagnostics": [str(p) for p in self.diagnostics],
+            **({"code": self.code} if hasattr(self, "code") else {}),
         }
 
     def __str__(self) -> str:

@@ -107,10 +107,14 @@ class ProcessGroup:
             if not entry.name.isdigit():
                 continue
             try:
-                if os.getpgid(int(entry.name)) == pgid:
-                    found.append(int(entry.name))
-            except (ProcessLookupError, PermissionError):
+                stat = (entry / "stat").read_text()
+            except (FileNotFoundError, ProcessLookupError, PermissionError):
                 continue
+            # Fields after the parenthesised command: state, ppid, pgrp. Zombies hold nothing
+            # but a PID (their reaper may be a PID 1 that never reaps), so they do not count.
+            state, _ppid, pgrp = stat.rsplit(")", 1)[1].split()[:3]
+            if int(pgrp) == pgid and state != "Z":
+                found.append(int(entry.name))
         return found
 
     def stop(self, grace_s: float = 10.0) -> None:

@@ -201,38 +201,51 @@ class ScenarioRun:
             self.progress.say(f"  (could not collect all diagnostics: {exc})")
 
     # -- the whole run ------------------------------------------------------------------------------
+    @contextmanager
+    def deployed(self) -> Iterator[Endpoint]:
+        """Lint, archive, upload, deploy and warm up; yield the Endpoint; tear everything down."""
+        stack = ExitStack()
+        try:
+            self._lint()
+            emulator_host = self._archive_and_upload(stack)
+            self._deploy(stack, emulator_host)
+            with Predictor(self.endpoint) as predictor:
+                self._warm_up(predictor)
+            yield self.endpoint
+        finally:
+            with self._phase("teardown", "stopping everything the run started"):
+                stack.close()
+
+    def record_error(self, exc: HarnessError) -> None:
+        self.report.error = exc.to_dict()
+        self.report.exit_code = exc.exit_code
+
+    def finish(self) -> Path:
+        """Write report.json and summary.md (always, whatever happened)."""
+        self.report.finished_at = _now()
+        self.report.diagnostics = sorted(str(p.relative_to(self.run_dir)) for p in self.diag_dir.rglob("*")
+                                         if p.is_file()) if self.diag_dir.is_dir() else []
+        return write_report(self.report, self.run_dir)
+
     def execute(self) -> Report:
         self.report.environment = fingerprint()
         self.progress.say(f"run {self.run_id}: scenario {self.spec.name} on {self.options.target}")
         try:
-            stack = ExitStack()
-            try:
-                self._lint()
-                emulator_host = self._archive_and_upload(stack)
-                self._deploy(stack, emulator_host)
+            with self.deployed():
                 with Predictor(self.endpoint) as predictor:
-                    self._warm_up(predictor)
                     self._checks(predictor)
                 self._load()
-            finally:
-                with self._phase("teardown", "stopping everything the run started"):
-                    stack.close()
             checks_ok = all(c.passed for c in self.report.checks)
             load_ok = not self.report.load or bool(self.report.load.get("passed", True))
             self.report.passed = checks_ok and load_ok
             self.report.exit_code = EXIT_OK if self.report.passed else EXIT_FAILED
         except HarnessError as exc:
-            self.report.error = exc.to_dict()
-            self.report.exit_code = exc.exit_code
+            self.record_error(exc)
         except KeyboardInterrupt:
-            exc = Interrupted("run interrupted; every process it started has been stopped", where=self.run_id)
-            self.report.error = exc.to_dict()
-            self.report.exit_code = exc.exit_code
+            self.record_error(Interrupted("run interrupted; every process it started has been stopped",
+                                          where=self.run_id))
         finally:
-            self.report.finished_at = _now()
-            self.report.diagnostics = sorted(str(p.relative_to(self.run_dir)) for p in self.diag_dir.rglob("*")
-                                             if p.is_file()) if self.diag_dir.is_dir() else []
-            write_report(self.report, self.run_dir)
+            self.finish()
         return self.report
 
 

@@ -1,0 +1,157 @@
+"""The Kubernetes API calls the harness makes, answering plain JSON dicts.
+
+Flow: every call goes through the official client (CoreV1Api, CustomObjectsApi) with
+`_preload_content=False` and the body parsed as JSON. Plain dicts keep fields this client version
+does not model (newer API servers, KServe's status) and match the camelCase of `kubectl get -o
+yaml`, which is what diagnostics save and what the readiness rules read. Each call has a request
+timeout so a dead API server fails the call instead of hanging the run.
+"""
+from __future__ import annotations
+
+import json
+from typing import Any, Callable, Iterator
+
+from kubernetes import client
+from kubernetes.client.exceptions import ApiException
+
+from harness.kube.manifest import GROUP, PLURAL, VERSION
+
+# (connect, read) seconds for ordinary calls; watches set their own read timeout.
+REQUEST_TIMEOUT = (10.0, 60.0)
+
+
+def api_error_text(exc: BaseException) -> str:
+    """The API server's own message for a failed call (its Status body), else the exception text."""
+    if isinstance(exc, ApiException):
+        body = exc.body
+        if isinstance(body, (bytes, bytearray)):
+            body = body.decode("utf-8", "replace")
+        if isinstance(body, str) and body:
+            try:
+                status = json.loads(body)
+                if isinstance(status, dict) and status.get("message"):
+                    return f"{exc.status} {status.get('reason') or exc.reason}: {status['message']}"
+            except ValueError:
+                pass
+        return f"{exc.status} {exc.reason}".strip()
+    return f"{type(exc).__name__}: {exc}"
+
+
+def is_not_found(exc: BaseException) -> bool:
+    return isinstance(exc, ApiException) and exc.status == 404
+
+
+def is_conflict(exc: BaseException) -> bool:
+    return isinstance(exc, ApiException) and exc.status == 409
+
+
+def _json(resp: Any) -> Any:
+    data = resp.data
+    return json.loads(data) if data else None
+
+
+class Kube:
+    """Plain-dict access to the objects one harness run touches.
+
+    Args:
+        api_client: an ApiClient for the cluster (see harness.kube.cluster.load_api_client).
+    """
+
+    def __init__(self, api_client: client.ApiClient) -> None:
+        self.api_client = api_client
+        self.core = client.CoreV1Api(api_client)
+        self.custom = client.CustomObjectsApi(api_client)
+
+    def _call(self, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+        kwargs.setdefault("_request_timeout", REQUEST_TIMEOUT)
+        return _json(fn(*args, _preload_content=False, **kwargs))
+
+    # --- namespaces ---------------------------------------------------------------------------
+    def create_namespace(self, name: str, labels: dict[str, str]) -> dict:
+        body = {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": name, "labels": labels}}
+        return self._call(self.core.create_namespace, body)
+
+    def get_namespace(self, name: str) -> dict | None:
+        try:
+            return self._call(self.core.read_namespace, name)
+        except ApiException as exc:
+            if is_not_found(exc):
+                return None
+            raise
+
+    def list_namespaces(self, label_selector: str) -> list[dict]:
+        return self._call(self.core.list_namespace, label_selector=label_selector).get("items") or []
+
+    def label_namespace(self, name: str, labels: dict[str, str]) -> dict:
+        return self._call(self.core.patch_namespace, name, {"metadata": {"labels": labels}})
+
+    def delete_namespace(self, name: str) -> bool:
+        """Start deleting a namespace (and everything in it); False when it was already gone."""
+        try:
+            self._call(self.core.delete_namespace, name, body={"propagationPolicy": "Background"})
+            return True
+        except ApiException as exc:
+            if is_not_found(exc):
+                return False
+            raise
+
+    # --- InferenceServices --------------------------------------------------------------------
+    def create_isvc(self, namespace: str, body: dict) -> dict:
+        return self._call(self.custom.create_namespaced_custom_object, GROUP, VERSION, namespace, PLURAL, body)
+
+    def get_isvc(self, namespace: str, name: str) -> dict | None:
+        try:
+            return self._call(self.custom.get_namespaced_custom_object, GROUP, VERSION, namespace, PLURAL, name)
+        except ApiException as exc:
+            if is_not_found(exc):
+                return None
+            raise
+
+    def list_isvcs(self, namespace: str, **kwargs: Any) -> dict:
+        """The raw list (items and metadata.resourceVersion, for a watch to start from)."""
+        return self._call(self.custom.list_namespaced_custom_object, GROUP, VERSION, namespace, PLURAL, **kwargs)
+
+    # --- pods, events, logs -------------------------------------------------------------------
+    def list_pods(self, namespace: str, **kwargs: Any) -> dict:
+        return self._call(self.core.list_namespaced_pod, namespace, **kwargs)
+
+    def list_events(self, namespace: str, **kwargs: Any) -> dict:
+        return self._call(self.core.list_namespaced_event, namespace, **kwargs)
+
+    def pod_log(self, namespace: str, pod: str, container: str, *, previous: bool = False,
+                tail_lines: int | None = None, limit_bytes: int | None = None) -> str:
+        kwargs: dict[str, Any] = {"container": container, "previous": previous}
+        if tail_lines is not None:
+            kwargs["tail_lines"] = tail_lines
+        if limit_bytes is not None:
+            kwargs["limit_bytes"] = limit_bytes
+        resp = self.core.read_namespaced_pod_log(
+            pod, namespace, _preload_content=False, _request_timeout=REQUEST_TIMEOUT, **kwargs)
+        return (resp.data or b"").decode("utf-8", "replace")
+
+    # --- watches ------------------------------------------------------------------------------
+    def watch(self, kind: str, namespace: str, *, resource_version: str | None, timeout_s: int,
+              stopper: list, **selectors: Any) -> Iterator[dict]:
+        """Watch events ({"type", "object"}) for "isvc", "pods" or "events" in `namespace`.
+
+        `stopper` receives the Watch so another thread can stop it.
+        """
+        from kubernetes import watch as k8s_watch  # the Watch builds an ApiClient: only when used
+
+        w = k8s_watch.Watch()
+        stopper.append(w)
+        fn, args = {
+            "isvc": (self.custom.list_namespaced_custom_object, (GROUP, VERSION, namespace, PLURAL)),
+            "pods": (self.core.list_namespaced_pod, (namespace,)),
+            "events": (self.core.list_namespaced_event, (namespace,)),
+        }[kind]
+        kwargs: dict[str, Any] = dict(selectors, timeout_seconds=timeout_s, deserialize=False,
+                                      _request_timeout=(REQUEST_TIMEOUT[0], timeout_s + 15))
+        if resource_version:
+            kwargs["resource_version"] = resource_version
+        yield from w.stream(fn, *args, **kwargs)
+
+    def list_kind(self, kind: str, namespace: str, **selectors: Any) -> dict:
+        """One list of "isvc", "pods" or "events" (the same selectors as `watch`)."""
+        return {"isvc": self.list_isvcs, "pods": self.list_pods, "events": self.list_events}[kind](
+            namespace, **selectors)

@@ -1,0 +1,336 @@
+"""Runs inside the Locust process(es) only: imports nothing but the stdlib, gevent and locust.
+
+Flow: the runner writes a JSON plan and points HARNESS_LOAD_PLAN at it; this file reads it at
+import, defines one active User class (open or closed loop) and a LoadTestShape that bounds the
+run; every request is recorded raw (intended send time, actual send time, completion, status,
+bytes, error message) into records-<pid>.jsonl in the plan's out_dir; a status-<pid>.json is
+rewritten every second for the runner's progress and self-check; when this process's share of
+the work is done it flushes, marks itself finished and quits (a worker's quit tells the master).
+
+Open loop: request k of process w (of N) is due at stage_start + (k*N + w) / rate. It is sent
+from its own greenlet, so a slow server never lowers the offered rate; when `max_in_flight`
+requests are outstanding a due request is dropped and recorded as such (status -1), never
+delayed. Latency is measured from the intended time; send lag (actual - intended) is kept.
+Closed loop: each user sends, waits for the answer (and the think time), and sends again.
+
+Record line: [stage, warm, t_intended, t_sent, t_done, status, bytes, error]; times are epoch
+seconds (wall clock at start + a monotonic offset); status 0 = transport error, -1 = dropped at
+the in-flight limit, -2 = no answer before the run's end.
+"""
+from __future__ import annotations
+
+import json
+import os
+import time
+
+import gevent
+from locust import FastHttpUser, LoadTestShape, constant, events, task
+from locust.exception import StopUser
+from locust.runners import MasterRunner, WorkerRunner
+
+_PLAN_PATH = os.environ.get("HARNESS_LOAD_PLAN")
+if not _PLAN_PATH:
+    raise RuntimeError("HARNESS_LOAD_PLAN is not set: this locustfile is started by harness.load.runner")
+with open(_PLAN_PATH) as _f:
+    PLAN = json.load(_f)
+
+_PERF0 = time.perf_counter()
+_WALL0 = time.time()
+
+
+def now() -> float:
+    """Epoch seconds from a monotonic clock (precise within the process, comparable across them)."""
+    return _WALL0 + (time.perf_counter() - _PERF0)
+
+
+BODIES: list[bytes] = []
+for _p in PLAN["bodies"]:
+    with open(_p, "rb") as _f:
+        BODIES.append(_f.read())
+HEADERS = dict(PLAN["headers"])
+PATH = PLAN["path"]
+STAGES = PLAN["stages"]  # [{duration_s, warmup_s, rate, users, spawn_rate}]
+STAGE_STARTS = []
+_acc = 0.0
+for _st in STAGES:
+    STAGE_STARTS.append(_acc)
+    _acc += _st["warmup_s"] + _st["duration_s"]
+TOTAL_S = _acc
+DRAIN_S = float(PLAN["drain_s"])
+OUT_DIR = PLAN["out_dir"]
+PROCESSES = int(PLAN["processes"])
+
+
+class _State:
+    """This process's share of the run."""
+
+    def __init__(self) -> None:
+        self.t0: float | None = None
+        self.role = "local"
+        self.index = 0
+        self.buffer: list[list] = []
+        self.in_flight: dict[int, tuple] = {}
+        self.seq = 0
+        self.sent = self.ok = self.errors = self.dropped = 0
+        self.finished = False
+        self.schedule_done = False
+        self.cpu0 = None
+        self.cpu_last = None
+        self.cpu_percent_last = 0.0
+        self.path = os.path.join(OUT_DIR, f"records-{os.getpid()}.jsonl")
+        self.status_path = os.path.join(OUT_DIR, f"status-{os.getpid()}.json")
+        self.file = None
+
+    def stage_of(self, t: float) -> tuple[int, int]:
+        """(stage index, warm flag) for an offset from t0; -1 past the end."""
+        rel = t - self.t0
+        for i in range(len(STAGES) - 1, -1, -1):
+            if rel >= STAGE_STARTS[i]:
+                if rel >= STAGE_STARTS[i] + STAGES[i]["warmup_s"] + STAGES[i]["duration_s"]:
+                    return -1, 0
+                return i, int(rel < STAGE_STARTS[i] + STAGES[i]["warmup_s"])
+        return 0, 1
+
+    def record(self, row: list) -> None:
+        self.buffer.append(row)
+
+    def flush(self) -> None:
+        if self.file is None:
+            self.file = open(self.path, "a", buffering=1 << 16)
+        rows, self.buffer = self.buffer, []
+        if rows:
+            self.file.write("".join(json.dumps(r, separators=(",", ":")) + "\n" for r in rows))
+        self.file.flush()
+
+    def write_status(self) -> None:
+        c = os.times()
+        cpu = c.user + c.system
+        t = time.perf_counter()
+        if self.cpu_last is not None:
+            dc, dt = cpu - self.cpu_last[0], t - self.cpu_last[1]
+            self.cpu_percent_last = 100.0 * dc / dt if dt > 0 else 0.0
+        self.cpu_last = (cpu, t)
+        status = {
+            "pid": os.getpid(), "role": self.role, "index": self.index, "t0": self.t0,
+            "sent": self.sent, "ok": self.ok, "errors": self.errors, "dropped": self.dropped,
+            "in_flight": len(self.in_flight), "finished": self.finished,
+            "cpu_percent_last": round(self.cpu_percent_last, 1),
+            "cpu_seconds": round(cpu - self.cpu0[0], 4) if self.cpu0 else 0.0,
+            "wall_s": round(t - self.cpu0[1], 4) if self.cpu0 else 0.0,
+            "updated": now(),
+        }
+        tmp = self.status_path + ".tmp"
+        with open(tmp, "w") as f:
+            json.dump(status, f)
+        os.replace(tmp, self.status_path)
+
+
+STATE = _State()
+
+
+def _error_text(resp) -> str:
+    """A short, stable message: the server's JSON `message`, its body, or the transport error."""
+    err = getattr(resp, "error", None)
+    if not resp.status_code:
+        text = f"{type(err).__name__}: {err}" if err is not None else "no response"
+        return text[:200]
+    try:
+        body = resp.content or b""
+    except Exception as exc:  # the body itself failed to arrive
+        return f"{type(exc).__name__}: {exc}"[:200]
+    text = body.decode("utf-8", "replace").strip()
+    try:
+        doc = json.loads(text)
+        if isinstance(doc, dict):
+            for key in ("message", "error", "detail"):
+                if isinstance(doc.get(key), str):
+                    return doc[key][:200]
+    except ValueError:
+        pass
+    return (text[:200] or f"HTTP {resp.status_code}")
+
+
+def _send(client, seq: int, stage: int, warm: int, t_int: float) -> None:
+    body = BODIES[seq % len(BODIES)]
+    t_sent = now()
+    STATE.in_flight[seq] = (stage, warm, t_int, t_sent)
+    STATE.sent += 1
+    status, nbytes, err = 0, 0, None
+    try:
+        resp = client.request("POST", PATH, data=body, headers=HEADERS, name="predict")
+        status = resp.status_code or 0
+        try:
+            nbytes = len(resp.content or b"")
+        except Exception:
+            nbytes = 0
+        if not 200 <= status < 300:
+            err = _error_text(resp)
+    except gevent.GreenletExit:
+        raise
+    except Exception as exc:  # anything the client itself raised is a transport error
+        status, err = 0, f"{type(exc).__name__}: {exc}"[:200]
+    t_done = now()
+    STATE.in_flight.pop(seq, None)
+    if err is None:
+        STATE.ok += 1
+    else:
+        STATE.errors += 1
+    STATE.record([stage, warm, t_int, t_sent, t_done, status, nbytes, err])
+
+
+class _Base(FastHttpUser):
+    abstract = True
+    network_timeout = float(PLAN["timeout_s"])
+    connection_timeout = float(PLAN["timeout_s"])
+    concurrency = int(PLAN["max_in_flight"]) if PLAN["mode"] == "open" else 1
+    max_retries = 0
+    host = PLAN["base_url"]
+
+
+class OpenLoopUser(_Base):
+    """One per process: schedules this process's share of the arrivals."""
+
+    abstract = PLAN["mode"] != "open"
+
+    @task
+    def schedule(self) -> None:
+        _begin()
+        max_in_flight = int(PLAN["max_in_flight"])
+        n, w = PROCESSES, STATE.index
+        for si, st in enumerate(STAGES):
+            start = STATE.t0 + STAGE_STARTS[si]
+            length = st["warmup_s"] + st["duration_s"]
+            rate = float(st["rate"])
+            k = 0
+            while True:
+                off = (k * n + w) / rate
+                if off >= length:
+                    break
+                t_int = start + off
+                _sleep_until(t_int)
+                warm = int(off < st["warmup_s"])
+                seq = STATE.seq
+                STATE.seq += 1
+                if len(STATE.in_flight) >= max_in_flight:
+                    STATE.dropped += 1
+                    STATE.errors += 1
+                    t = now()
+                    STATE.record([si, warm, t_int, t, t, -1, 0,
+                                  f"dropped: {max_in_flight} requests already awaiting an answer"])
+                else:
+                    gevent.spawn(_send, self.client, seq, si, warm, t_int)
+                k += 1
+        _wait_drained()
+        STATE.schedule_done = True
+        raise StopUser()
+
+
+class ClosedLoopUser(_Base):
+    """Send, wait for the answer, think, repeat until the last stage ends."""
+
+    abstract = PLAN["mode"] != "closed"
+    wait_time = constant(float(PLAN["wait_time_s"]))
+
+    def on_start(self) -> None:
+        _begin()
+
+    @task
+    def one(self) -> None:
+        t = now()
+        stage, warm = STATE.stage_of(t)
+        if stage < 0:
+            raise StopUser()
+        seq = STATE.seq
+        STATE.seq += 1
+        _send(self.client, seq, stage, warm, t)
+
+
+class PlanShape(LoadTestShape):
+    """Bounds the whole run: the plan's users per stage, then stop after the drain time."""
+
+    def tick(self):
+        t = self.get_run_time()
+        if t >= TOTAL_S + DRAIN_S + 2.0:
+            return None
+        if PLAN["mode"] == "open":
+            return (PROCESSES, float(PROCESSES))
+        for i in range(len(STAGES) - 1, -1, -1):
+            if t >= STAGE_STARTS[i]:
+                return (int(STAGES[i]["users"]), float(STAGES[i]["spawn_rate"] or STAGES[i]["users"]))
+        return (int(STAGES[0]["users"]), float(STAGES[0]["spawn_rate"] or STAGES[0]["users"]))
+
+
+def _sleep_until(t: float) -> None:
+    """gevent's timers wake up to ~1 ms late; sleep short of the mark, then yield until it."""
+    delay = t - now()
+    if delay > 0.002:
+        gevent.sleep(delay - 0.0015)
+    while now() < t:
+        gevent.sleep(0)
+
+
+def _begin() -> None:
+    """First user of this process: fix t0 (the closed loop's is the test start)."""
+    if STATE.t0 is None:
+        STATE.t0 = now()
+
+
+def _wait_drained() -> None:
+    deadline = now() + DRAIN_S
+    while STATE.in_flight and now() < deadline:
+        gevent.sleep(0.01)
+
+
+def _controller(environment) -> None:
+    """Flush every second; when this process's work is done, record leftovers, finish, quit."""
+    try:
+        while True:
+            gevent.sleep(1.0)
+            STATE.flush()
+            STATE.write_status()
+            if STATE.t0 is None:
+                continue
+            past_end = now() >= STATE.t0 + TOTAL_S
+            if PLAN["mode"] == "open":
+                done = STATE.schedule_done
+            else:
+                done = past_end and (not STATE.in_flight or now() >= STATE.t0 + TOTAL_S + DRAIN_S)
+            if done:
+                break
+    finally:
+        _finish()
+    gevent.spawn(environment.runner.quit)
+
+
+def _finish() -> None:
+    if STATE.finished:
+        return
+    t = now()
+    for seq, (stage, warm, t_int, t_sent) in list(STATE.in_flight.items()):
+        STATE.record([stage, warm, t_int, t_sent, t, -2, 0, "no answer before the end of the run"])
+    STATE.in_flight.clear()
+    STATE.finished = True
+    STATE.flush()
+    STATE.write_status()
+
+
+@events.test_start.add_listener
+def _on_test_start(environment, **_kw) -> None:
+    runner = environment.runner
+    if isinstance(runner, MasterRunner):
+        return
+    STATE.role = "worker" if isinstance(runner, WorkerRunner) else "local"
+    STATE.index = max(0, int(getattr(runner, "worker_index", 0) or 0)) % PROCESSES
+    c = os.times()
+    STATE.cpu0 = (c.user + c.system, time.perf_counter())
+    STATE.cpu_last = STATE.cpu0
+    if PLAN["mode"] == "closed":
+        STATE.t0 = now()
+    STATE.write_status()
+    gevent.spawn(_controller, environment)
+
+
+@events.quitting.add_listener
+def _on_quitting(environment, **_kw) -> None:
+    if not isinstance(environment.runner, MasterRunner) and STATE.cpu0 is not None:
+        _finish()

@@ -1,0 +1,200 @@
+"""The scenario's `load:` section: what traffic to send, for how long, and what counts as passing.
+
+Flow: `ScenarioSpec.load` is a `LoadSpec` (strict: unknown keys rejected, every field described);
+`LoadSpec.steps()` expands a plain run, `stages:` or a `sweep:` into `StepPlan`s; the runner
+(harness/load/runner.py) executes them and `slo.py` judges each against `slo:`.
+
+Paths in `requests:` are relative to the scenario YAML; they are made absolute by a hook in
+`harness.spec._PATH_HOOKS`, registered the first time a LoadSpec is validated (harness.spec
+imports this module, so importing it back at import time would be a cycle).
+"""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from harness.errors import ConfigError
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class SloSpec(_Strict):
+    """Service-level objectives; each one given is checked per step, all must hold to PASS."""
+
+    p50_ms: float | None = Field(None, gt=0, description="client p50 latency limit, ms")
+    p90_ms: float | None = Field(None, gt=0, description="client p90 latency limit, ms")
+    p95_ms: float | None = Field(None, gt=0, description="client p95 latency limit, ms")
+    p99_ms: float | None = Field(None, gt=0, description="client p99 latency limit, ms")
+    max_ms: float | None = Field(None, gt=0, description="client maximum latency limit, ms")
+    max_error_rate: float | None = Field(
+        None, ge=0, le=1, description="largest allowed fraction of failed requests (0.01 = 1%)")
+    min_rps: float | None = Field(None, ge=0, description="lowest allowed successful responses per second")
+    max_queue_ms: float | None = Field(
+        None, gt=0, description="largest allowed mean server queue latency (TorchServe ts_queue_latency), ms")
+
+
+class SelfCheckSpec(_Strict):
+    """When the load generator itself is the bottleneck, the step is INVALID, not the server's figure."""
+
+    max_cpu_percent: float = Field(
+        90.0, gt=0, le=100, description="a generator process busier than this (% of one core) makes the step invalid")
+    max_send_lag_p95_ms: float = Field(
+        25.0, gt=0, description="open loop: 95th percentile of (actual - intended send time) allowed, ms")
+    min_rate_ratio: float = Field(
+        0.97, gt=0, le=1, description="open loop: achieved send rate / requested rate must reach this")
+
+
+class StageSpec(_Strict):
+    """One stage of a staged run: the load changes in one run, each stage is reported as a step."""
+
+    duration_s: float = Field(gt=0, description="measured seconds of this stage (after its warmup)")
+    warmup_s: float = Field(0.0, ge=0, description="seconds at the start of the stage left out of its figures")
+    rate: float | None = Field(None, gt=0, description="open loop: requests per second in this stage")
+    users: int | None = Field(None, ge=1, description="closed loop: concurrent users in this stage")
+    spawn_rate: float | None = Field(None, gt=0, description="closed loop: users started per second (default: all at once)")
+
+
+class SweepSpec(_Strict):
+    """Repeat the whole run (warmup included) once per value; each value is its own step."""
+
+    param: Literal["rate", "users"] = Field(description="what to sweep: rate (open loop) or users (closed loop)")
+    values: list[float] = Field(min_length=1, description="the values, in run order")
+
+    @model_validator(mode="after")
+    def _positive(self) -> "SweepSpec":
+        if any(v <= 0 for v in self.values):
+            raise ValueError("sweep values must be positive")
+        if self.param == "users" and any(v != int(v) for v in self.values):
+            raise ValueError("a users sweep takes whole numbers")
+        return self
+
+
+class LoadSpec(_Strict):
+    mode: Literal["open", "closed"] = Field(
+        "closed", description="open: fixed arrival rate, latency from each request's intended send time; "
+                              "closed: `users` each send, wait for the answer, (think), send again")
+    rate: float | None = Field(None, gt=0, description="open loop: requests per second")
+    users: int | None = Field(None, ge=1, description="closed loop: concurrent users")
+    spawn_rate: float | None = Field(None, gt=0, description="closed loop: users started per second (default: all at once)")
+    wait_time_s: float = Field(0.0, ge=0, description="closed loop: think time between a user's requests")
+    duration_s: float | None = Field(None, gt=0, description="measured seconds (after warmup); not with stages")
+    warmup_s: float = Field(0.0, ge=0, description="seconds at the start of each run left out of the figures")
+    stages: list[StageSpec] | None = Field(
+        None, min_length=1, description="a load profile in one run; each stage is reported as its own step")
+    sweep: SweepSpec | None = Field(None, description="repeat the run for each value of rate or users")
+    requests: list[Path] = Field(
+        default_factory=list, description="request body files (relative to the scenario YAML), sent in turn")
+    path: str | None = Field(None, description="URL path to POST to; default the endpoint's predict path")
+    workers: int = Field(
+        1, ge=1, le=64, description="Locust processes generating load: 1 = one process, N > 1 = Locust master + N workers")
+    timeout_s: float = Field(30.0, gt=0, description="per-request timeout (connect and read)")
+    max_in_flight: int = Field(
+        1000, ge=1, description="open loop, per process: requests awaiting an answer before new ones are "
+                                "dropped (counted as errors, never delayed: the offered rate stays honest)")
+    interval_s: float = Field(1.0, gt=0, description="width of the time-series intervals")
+    scrape_interval_s: float = Field(2.0, gt=0, description="how often the server's metrics are scraped during a run")
+    expect_gpu: bool = Field(
+        False, description="the predictor should run on a GPU: fail if it never used GPU memory (skips without NVML)")
+    slo: SloSpec | None = Field(None, description="objectives judged per step")
+    self_check: SelfCheckSpec = Field(default_factory=SelfCheckSpec, description="load-generator validity limits")
+
+    @model_validator(mode="after")
+    def _consistent(self) -> "LoadSpec":
+        _register_path_hook()
+        own, other = ("rate", "users") if self.mode == "open" else ("users", "rate")
+        if getattr(self, other) is not None:
+            raise ValueError(f"`{other}` is for {'closed' if self.mode == 'open' else 'open'} loop; "
+                             f"mode is {self.mode!r} (use `{own}`)")
+        if self.mode == "open" and (self.spawn_rate is not None or self.wait_time_s):
+            raise ValueError("spawn_rate and wait_time_s are for closed loop (mode: closed)")
+        if self.stages and self.sweep:
+            raise ValueError("give either stages or sweep, not both")
+        if self.stages:
+            if self.duration_s is not None:
+                raise ValueError("with stages, each stage has its own duration_s (remove the top-level one)")
+            for i, st in enumerate(self.stages):
+                if getattr(st, own) is None or getattr(st, other) is not None:
+                    raise ValueError(f"stages[{i}]: a {self.mode}-loop stage takes `{own}` (and not `{other}`)")
+                if self.mode == "open" and st.spawn_rate is not None:
+                    raise ValueError(f"stages[{i}]: spawn_rate is for closed loop")
+            return self
+        if self.duration_s is None:
+            raise ValueError("duration_s is required (or give stages)")
+        if self.sweep:
+            if self.sweep.param != own:
+                raise ValueError(f"a {self.mode}-loop run sweeps `{own}`, not `{self.sweep.param}`")
+            if getattr(self, own) is not None:
+                raise ValueError(f"`{own}` is given both directly and by the sweep; keep one")
+        elif getattr(self, own) is None:
+            raise ValueError(f"mode {self.mode!r} needs `{own}` (or a sweep over it)")
+        return self
+
+    # -- expansion --------------------------------------------------------------------------
+    def runs(self) -> list[list["StagePlan"]]:
+        """The Locust runs to make: each run is a list of stages (steps) executed back to back."""
+        if self.stages:
+            return [[StagePlan(label=_label(self.mode, getattr(st, "rate" if self.mode == "open" else "users"), i),
+                               duration_s=st.duration_s,
+                               warmup_s=(self.warmup_s if i == 0 else 0.0) + st.warmup_s,
+                               rate=st.rate, users=st.users, spawn_rate=st.spawn_rate or st.users)
+                     for i, st in enumerate(self.stages)]]
+        values = self.sweep.values if self.sweep else [self.rate if self.mode == "open" else self.users]
+        plans = []
+        for v in values:
+            if self.mode == "open":
+                plans.append([StagePlan(label=_label("open", v), duration_s=self.duration_s, warmup_s=self.warmup_s,
+                                        rate=float(v))])
+            else:
+                u = int(v)
+                plans.append([StagePlan(label=_label("closed", u), duration_s=self.duration_s,
+                                        warmup_s=self.warmup_s, users=u, spawn_rate=self.spawn_rate or float(u))])
+        return plans
+
+    def read_bodies(self) -> list[bytes]:
+        """The request bodies named by `requests:` (paths already resolved by load_scenario)."""
+        bodies = []
+        for p in self.requests:
+            if not p.is_file():
+                raise ConfigError("load request body file not found", where=str(p),
+                                  hint="`load.requests` paths are relative to the scenario YAML")
+            bodies.append(p.read_bytes())
+        return bodies
+
+
+class StagePlan(_Strict):
+    """One measured step as the runner executes it (derived, not part of the file format)."""
+
+    label: str
+    duration_s: float
+    warmup_s: float
+    rate: float | None = None
+    users: int | None = None
+    spawn_rate: float | None = None
+
+
+def _label(mode: str, value: float | int | None, index: int | None = None) -> str:
+    prefix = f"stage{index + 1} " if index is not None else ""
+    if mode == "open":
+        return f"{prefix}rate={value:g}/s"
+    return f"{prefix}users={value}"
+
+
+def _resolve_load_paths(spec, res) -> None:
+    """harness.spec path hook: `load.requests` relative to the scenario file."""
+    load = getattr(spec, "load", None)
+    if load is not None:
+        load.requests = [res(p) for p in load.requests]
+
+
+def _register_path_hook() -> None:
+    # Called from validation, when harness.spec is fully imported (it is what imports us).
+    import sys
+
+    scenario_module = sys.modules.get("harness.spec")
+    hooks = getattr(scenario_module, "_PATH_HOOKS", None)
+    if hooks is not None and _resolve_load_paths not in hooks:
+        hooks.append(_resolve_load_paths)
