@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import json
+import logging
 from dataclasses import dataclass
 from typing import Any
 
@@ -26,6 +27,8 @@ from harness.fakes.kube_resources import ResourceType
 from harness.fakes.kube_selectors import Selector
 from harness.fakes.kube_store import FakeKubeStore
 from harness.fakes.kube_watch import WatchFilter
+
+log = logging.getLogger(__name__)
 
 VERSION_INFO = {
     "major": "1", "minor": "31", "gitVersion": "v1.31.0-fake", "gitCommit": "fake",
@@ -99,6 +102,12 @@ class FakeKubeHttpApi:
             return await self._dispatch(request)
         except FakeKubeError as e:
             return web.json_response(e.status(), status=e.code)
+        except web.HTTPException:
+            raise
+        except Exception as e:  # a fake's bug should read as a 500 Status, not a dropped connection
+            log.exception("FAKE API server failed on %s %s", request.method, request.path_qs)
+            error = FakeKubeError(500, "InternalError", f"FAKE API server error: {e!r}")
+            return web.json_response(error.status(), status=500)
 
     async def _dispatch(self, request: web.Request) -> web.StreamResponse:
         path = request.path.rstrip("/") or "/"
@@ -341,7 +350,10 @@ class FakeKubeHttpApi:
         queue: asyncio.Queue = asyncio.Queue()
 
         def sink(event) -> None:  # runs under the store lock, maybe on another thread
-            loop.call_soon_threadsafe(queue.put_nowait, event)
+            try:
+                loop.call_soon_threadsafe(queue.put_nowait, event)
+            except RuntimeError:
+                pass  # the server's loop is gone; a store write must not fail because of it
 
         response = web.StreamResponse(headers={"Content-Type": "application/json"})
         response.enable_chunked_encoding()

@@ -8,7 +8,7 @@ CRD), and it is remembered so discovery lists it afterwards.
 from __future__ import annotations
 
 import threading
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 
 @dataclass(frozen=True)
@@ -37,6 +37,7 @@ class ResourceType:
     status_subresource: bool = True
     delete_returns_object: bool = True
     unconditional_update: bool = True
+    guessed: bool = False  # kind inferred from the plural; the first created object corrects it
 
     @property
     def api_version(self) -> str:
@@ -114,16 +115,24 @@ class ResourceRegistry:
             # Same group/plural under another version: serve the same objects (no conversion).
             for t in self._types.values():
                 if t.group == group and t.plural == plural:
-                    found = ResourceType(group, version, plural, t.kind, t.namespaced,
-                                         t.status_subresource, t.delete_returns_object,
-                                         t.unconditional_update)
+                    found = replace(t, version=version)
                     break
             if found is None:
                 # The kind is a guess until an object tells; only list kinds depend on it.
                 guess = plural[:1].upper() + plural[1:].removesuffix("s")
-                found = ResourceType(group, version, plural, guess, unconditional_update=False)
+                found = ResourceType(group, version, plural, guess, unconditional_update=False, guessed=True)
             self._types[(group, version, plural)] = found
             return found
+
+    def learn_kind(self, rtype: ResourceType, kind: str | None) -> ResourceType:
+        """Replace a guessed kind by the one an object of that type declares."""
+        if not rtype.guessed or not kind or kind == rtype.kind:
+            return rtype
+        with self._lock:
+            for key, t in list(self._types.items()):
+                if t.key == rtype.key:
+                    self._types[key] = replace(t, kind=kind, guessed=False)
+            return self._types[(rtype.group, rtype.version, rtype.plural)]
 
     def resolve(self, name: "str | ResourceType") -> ResourceType:
         """Resolve "pods", "inferenceservices.serving.kserve.io" or "deployments.v1.apps".

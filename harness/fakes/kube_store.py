@@ -24,10 +24,9 @@ import threading
 import uuid
 from collections import deque
 from datetime import datetime, timezone
-from typing import Any, Callable
+from typing import Any, Callable, Union
 
 from harness.fakes import kube_errors as errors
-from harness.fakes.kube_errors import FakeKubeError
 from harness.fakes.kube_logs import ContainerLog, LogLine, render
 from harness.fakes.kube_patch import MERGE, apply_patch
 from harness.fakes.kube_resources import ResourceRegistry, ResourceType
@@ -36,7 +35,7 @@ from harness.fakes.kube_watch import (
     ADDED, DELETED, MODIFIED, Listener, Sink, StoreEvent, Subscription, WatchFilter,
 )
 
-Resource = "str | ResourceType"
+Resource = Union[str, ResourceType]
 Address = tuple[str, int]
 
 DEFAULT_NAMESPACES = ("default", "kube-system", "kube-public", "kube-node-lease")
@@ -138,14 +137,14 @@ class FakeKubeStore:
             FakeKubeError: 409 AlreadyExists, 404 (namespace missing), 403 (namespace
                 terminating), 422 (bad name), 400 (namespace mismatch).
         """
-        rtype = self.resolve(resource)
+        rtype = self.registry.learn_kind(self.resolve(resource), obj.get("kind"))
         new = copy.deepcopy(obj)
         meta = _meta(new)
         with self._lock:
             ns = self._create_namespace_of(rtype, meta, namespace)
             name = meta.get("name") or self._generate_name(rtype, ns, meta.get("generateName"))
             self._validate_name(rtype, name)
-            if name in (n for (o_ns, n) in self._objects.get(rtype.key, {}) if o_ns == ns):
+            if (ns, name) in self._objects.get(rtype.key, {}):
                 raise errors.already_exists(rtype.plural, rtype.group, name)
             new["apiVersion"], new["kind"] = rtype.api_version, rtype.kind
             meta.update(name=name, uid=str(uuid.uuid4()), creationTimestamp=now_rfc3339(), generation=1)
