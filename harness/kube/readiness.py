@@ -178,7 +178,7 @@ class ReadinessWatcher:
                  f"{e.get('message')}" for e in recent]
         errors = [f"{k} stream: {v}" for k, v in self.stream_errors.items()]
         return DeployError(
-            f"InferenceService not Ready within {self.timeout_s:.0f}s; last seen: {verdict.summary}",
+            f"InferenceService not Ready within {self.timeout_s:g}s; last seen: {verdict.summary}",
             where=f"inferenceservice {self.namespace}/{self.name}",
             hint="see diagnostics/ for pods, events and logs; a first image pull can take minutes "
                  "(raise kubernetes.ready_timeout_s)",
