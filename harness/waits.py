@@ -5,8 +5,10 @@ passes, raises an error that says what was awaited, where, what was last seen, a
 """
 from __future__ import annotations
 
+import random
 import socket
 import time
+from pathlib import Path
 from typing import Callable, TypeVar
 
 from harness.errors import DeployError, HarnessError
@@ -14,8 +16,27 @@ from harness.errors import DeployError, HarnessError
 T = TypeVar("T")
 
 
+def _ephemeral_range() -> tuple[int, int]:
+    try:
+        low, high = Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()
+        return int(low), int(high)
+    except (OSError, ValueError):
+        return 32768, 60999
+
+
 def free_port(host: str = "127.0.0.1") -> int:
-    """A TCP port that is free right now on `host` (the OS picks it)."""
+    """A TCP port free right now on `host`, chosen *below* the ephemeral range.
+
+    Ports the OS hands out for bind(0) come from the ephemeral range, where any outgoing
+    connection may take them before the server that was meant to use them binds; ports below it
+    are only ever taken on purpose, so the window for a collision is far smaller.
+    """
+    low, _ = _ephemeral_range()
+    rng = random.SystemRandom()
+    for _ in range(200):
+        port = rng.randrange(max(1024, low - 12000), low)
+        if port_is_free(port, host):
+            return port
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
         s.bind((host, 0))
         return s.getsockname()[1]

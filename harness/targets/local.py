@@ -11,6 +11,7 @@ from __future__ import annotations
 import shutil
 from pathlib import Path
 
+from harness.errors import DeployError
 from harness.spec import ScenarioSpec
 from harness.targets.base import Endpoint
 from harness.targets.storage_initializer import run_storage_initializer
@@ -31,15 +32,26 @@ class LocalTarget:
     def deploy(self, spec: ScenarioSpec, storage_uri: str) -> Endpoint:
         self.timings["storage-init"] = run_storage_initializer(
             storage_uri, self.model_dir, self.storage_log, emulator_host=self.emulator_host)
-        self.server = TorchServe(self.model_dir, self.work_dir / "torchserve",
-                                 envelope=spec.serving.effective_envelope).start()
-        self.timings["torchserve-ready"] = self.server.wait_ready(spec.model.name, spec.torchserve.startup_timeout_s)
+        self.timings["torchserve-ready"] = self._start_torchserve(spec)
         return Endpoint(
             base_url=self.server.inference_url, model_name=spec.model.name, protocol=spec.serving.protocol,
             management_url=self.server.management_url, metrics_url=self.server.metrics_url,
             info={"pid": self.server.group.pid if self.server.group else None,
                   "ports": vars(self.server.ports), "model_dir": str(self.model_dir)},
         )
+
+    def _start_torchserve(self, spec: ScenarioSpec, attempts: int = 3) -> float:
+        """Start TorchServe; on a port another process grabbed in the meantime, retry on new ports."""
+        for attempt in range(1, attempts + 1):
+            work = self.work_dir / ("torchserve" if attempt == 1 else f"torchserve-retry{attempt}")
+            self.server = TorchServe(self.model_dir, work, envelope=spec.serving.effective_envelope).start()
+            try:
+                return self.server.wait_ready(spec.model.name, spec.torchserve.startup_timeout_s)
+            except DeployError as exc:
+                if attempt == attempts or "Address already in use" not in (exc.details or ""):
+                    raise
+                self.server.stop()
+        raise AssertionError("unreachable")
 
     def collect_diagnostics(self, dest: Path) -> list[Path]:
         dest.mkdir(parents=True, exist_ok=True)

@@ -15,6 +15,7 @@ from __future__ import annotations
 import re
 import shutil
 import sys
+import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -51,15 +52,24 @@ def torchserve_executable() -> str:
     return exe
 
 
-def worker_error(model_log: Path, limit: int = 30) -> str:
-    """The worker's own last error: the last traceback (or error lines) in model_log.log."""
+_LOG_PREFIX = re.compile(r"^\S+(?: \S+)? \[\w+ *\] \S+ \S+ - ")
+
+
+def worker_error(model_log: Path, limit: int = 40) -> str:
+    """The worker's own last error from model_log.log: the traceback that killed the worker.
+
+    A dying worker logs the handler's traceback, then "Backend worker process died.", then
+    TorchServe's generic "500 - Unknown exception" traceback; the first is the one that explains.
+    """
     if not model_log.is_file():
         return ""
-    lines = [re.sub(r"^\S+ \S+ \[\w+ *\] \S+ \S+ - ", "", ln) for ln in model_log.read_text(errors="replace").splitlines()]
-    starts = [i for i, ln in enumerate(lines) if "Traceback (most recent call last)" in ln]
+    lines = [_LOG_PREFIX.sub("", ln) for ln in model_log.read_text(errors="replace").splitlines()]
+    deaths = [i for i, ln in enumerate(lines) if "Backend worker process died" in ln]
+    horizon = deaths[-1] if deaths else len(lines)
+    starts = [i for i, ln in enumerate(lines[:horizon]) if "Traceback (most recent call last)" in ln]
     if starts:
-        block = lines[starts[-1]:starts[-1] + limit]
-        end = next((i for i, ln in enumerate(block[1:], 1) if not ln.startswith((" ", "\t", "Traceback"))), len(block) - 1)
+        block = lines[starts[-1]:min(starts[-1] + limit, horizon)]
+        end = next((i for i, ln in enumerate(block[1:], 1) if not ln.startswith((" ", "\t"))), len(block) - 1)
         return "\n".join(block[: end + 1])
     errs = [ln for ln in lines if "Error" in ln or "error" in ln]
     return "\n".join(errs[-5:])
@@ -75,6 +85,9 @@ class TorchServe:
         self.heap = heap
         self.log_dir = work_dir / "logs"
         self.tmp_dir = work_dir / "tmp"
+        # Worker sockets live in java.io.tmpdir, and a Unix socket path must stay under 108 bytes:
+        # a deep run directory would not fit, so the JVM gets a short private folder of its own.
+        self.jvm_tmp_dir: Path | None = None
         self.config_path = work_dir / "config.properties"
         self.ports = Ports(*(free_port() for _ in range(5)))
         self.group: ProcessGroup | None = None
@@ -119,13 +132,14 @@ class TorchServe:
         vmargs = props.get("vmargs", "")
         if "-Xmx" not in vmargs:
             vmargs += f" -Xmx{self.heap}"
-        props["vmargs"] = f"{vmargs} -Djava.io.tmpdir={self.tmp_dir}".strip()
+        props["vmargs"] = f"{vmargs} -Djava.io.tmpdir={self.jvm_tmp_dir}".strip()
         return props
 
     def start(self) -> "TorchServe":
         exe = torchserve_executable()
         for d in (self.log_dir, self.tmp_dir):
             d.mkdir(parents=True, exist_ok=True)
+        self.jvm_tmp_dir = Path(tempfile.mkdtemp(prefix="ts-"))
         self.config_path.write_text(write_properties(self._local_config()))
         env = {"TMPDIR": str(self.tmp_dir), "LOG_LOCATION": str(self.log_dir), "METRICS_LOCATION": str(self.log_dir)}
         if self.envelope != "none":
@@ -142,6 +156,8 @@ class TorchServe:
     def stop(self) -> None:
         if self.group:
             self.group.stop(grace_s=10.0)
+        if self.jvm_tmp_dir:
+            shutil.rmtree(self.jvm_tmp_dir, ignore_errors=True)
 
     def __enter__(self) -> "TorchServe":
         return self.start()
@@ -172,7 +188,10 @@ class TorchServe:
     def _ready_probe(self, model_name: str) -> bool | None:
         if self.group and (code := self.group.exited()) is not None:
             out = (self.work_dir / "torchserve.out").read_text(errors="replace").strip().splitlines()
-            raise DeployError(f"TorchServe exited with status {code} during start-up: {out[-1] if out else ''}",
+            causes = [ln.strip() for ln in out if not ln.startswith(("\tat ", "\t...")) and
+                      re.search(r"Exception|Error|failed", ln)]
+            cause = causes[0] if causes else (out[-1] if out else "no output")
+            raise DeployError(f"TorchServe exited with status {code} during start-up: {cause}",
                               where=str(self.work_dir / "torchserve.out"), details="\n".join(out[-40:]),
                               hint="see the TorchServe logs in the report's diagnostics")
         desc = self.describe(model_name)

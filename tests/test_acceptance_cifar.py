@@ -1,0 +1,58 @@
+"""Real third-party acceptance: KServe ModelMesh's TorchScript CIFAR-10 model, served through the
+harness with the built-in tensor handler, returns the 10 documented logits for the documented
+ship image within 1e-5, over V1 and over V2 (../shared/corpus/modelmesh-pytorch-cifar/EXPECTED.md)."""
+from __future__ import annotations
+
+import json
+
+import pytest
+import yaml
+
+from tests.helpers import SHARED
+
+CIFAR = SHARED / "corpus" / "modelmesh-pytorch-cifar"
+pytestmark = pytest.mark.skipif(not CIFAR.is_dir(), reason=f"{CIFAR} is absent (../shared is not beside the repo)")
+
+
+def documented_logits() -> list[float]:
+    return json.loads((CIFAR / "example-models_pytorch_expected_output.json").read_text())["OUTPUT__0"]
+
+
+@pytest.fixture
+def cifar_scenario(tmp_path):
+    """Write the scenario and the exact request bodies (V1 built from the documented V2 tensor)."""
+    import numpy as np
+
+    v2 = json.loads((CIFAR / "example-models_pytorch_request.v2rest.json").read_text())
+    tensor = v2["inputs"][0]
+    image = np.asarray(tensor["data"], dtype=np.float32).reshape(tensor["shape"])
+    (tmp_path / "v1.json").write_text(json.dumps({"instances": image.tolist()}))
+    (tmp_path / "v2.json").write_text(json.dumps(v2))
+    (tmp_path / "v1_expected.json").write_text(json.dumps({"predictions": [documented_logits()]}))
+    (tmp_path / "v2_expected.json").write_text(json.dumps(
+        {"outputs": [{"name": "INPUT__0", "shape": [10], "data": documented_logits()}]}))
+
+    def make(protocol: str):
+        path = tmp_path / f"cifar-{protocol}.yaml"
+        path.write_text(yaml.safe_dump({
+            "name": f"cifar-{protocol}",
+            "model": {"name": "cifar", "version": "1.0", "serialized_file": str(CIFAR / "model.pt"), "handler": "tensor"},
+            "storage": {"uri": f"gs://harness-e2e/models/cifar-{protocol}"},
+            "serving": {"protocol": protocol},
+            "checks": [{"name": "ship", "request": f"{protocol}.json", "expect": f"{protocol}_expected.json",
+                        "atol": 1e-5}],
+        }))
+        return path
+
+    return make
+
+
+@pytest.mark.parametrize("protocol", ["v1", "v2"])
+def test_cifar_documented_logits(run_scenario, cifar_scenario, protocol):
+    report = run_scenario(cifar_scenario(protocol))
+    assert report.error is None, report.error["line"]
+    assert report.passed, report.checks[0].diff
+    body = json.loads(report.checks[0].response_excerpt) if len(report.checks[0].response_excerpt) < 500 else None
+    if body:  # argmax is the documented class 8 (ship)
+        values = body["predictions"][0] if protocol == "v1" else body["outputs"][0]["data"]
+        assert values.index(max(values)) == 8

@@ -1,0 +1,108 @@
+"""The embedded local target with real TorchServe: failures are named, nothing is left behind."""
+from __future__ import annotations
+
+import json
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+
+from harness.report.model import Report
+from harness.waits import port_is_free
+from tests.helpers import FIXTURES, REPO, processes_touching
+
+CRASHING_HANDLER = Path(__file__).parent / "data" / "crashing_handler.py"
+
+
+def run_ports(report: Report) -> list[int]:
+    ports = list(report.endpoint.get("ports", {}).values())
+    host = report.storage.get("emulator_host")
+    return ports + ([int(host.rsplit(":", 1)[1])] if host else [])
+
+
+def assert_nothing_left(report: Report, report_dir: Path) -> None:
+    run_dir = report_dir / report.run_id
+    assert processes_touching(run_dir) == []
+    assert [p for p in run_ports(report) if not port_is_free(p)] == []
+
+
+def test_failed_check_exits_1_with_a_readable_diff(run_scenario, scenario_copy, harness_options):
+    wrong = json.loads((FIXTURES / "digits/expected_v1.json").read_text())
+    wrong["predictions"][1][3] += 0.5
+    path = scenario_copy("digits.yaml")
+    bad_expect = path.parent / "wrong_expected.json"
+    bad_expect.write_text(json.dumps(wrong))
+    path = scenario_copy("digits.yaml", {"checks": [{"name": "wrong", "request": str(FIXTURES / "digits/request_v1.json"),
+                                                     "expect": str(bad_expect)}]})
+    report = run_scenario(path)
+    assert not report.passed and report.exit_code == 1 and report.error is None
+    (check,) = report.checks
+    assert check.diff[0].startswith("$.predictions[1][3]: expected")
+    assert "> atol 1e-05" in check.diff[0]
+    assert_nothing_left(report, harness_options.report_dir)
+
+
+def test_crashing_handler_fails_fast_quoting_the_worker_error(run_scenario, scenario_copy, harness_options):
+    path = scenario_copy("digits.yaml", {"model": {"handler": str(CRASHING_HANDLER)},
+                                         "torchserve": {"startup_timeout_s": 120}})
+    start = time.monotonic()
+    report = run_scenario(path)
+    took = time.monotonic() - start
+    assert report.exit_code == 1 and report.error["type"] == "DeployError"
+    assert "keeps dying" in report.error["what"]
+    assert "harness-test: this handler crashes on purpose" in report.error["what"]
+    assert took < 90, f"the cause was known early but the run took {took:.0f}s (deadline 120s)"
+    assert "diagnostics/model_log.log" in report.diagnostics
+    assert_nothing_left(report, harness_options.report_dir)
+
+
+def test_bad_input_is_a_failed_check_not_a_crash(run_scenario, scenario_copy, harness_options):
+    path = scenario_copy("digits.yaml", {"checks": [
+        {"name": "good", "request": str(FIXTURES / "digits/request_v1.json"),
+         "expect": str(FIXTURES / "digits/expected_v1.json")},
+        {"name": "bad-shape", "request": str(FIXTURES / "digits/request_v1_bad_shape.json"),
+         "expect": str(FIXTURES / "digits/expected_v1.json")}]})
+    report = run_scenario(path)
+    assert [c.passed for c in report.checks] == [True, False] and report.exit_code == 1
+    assert report.checks[1].diff[0].startswith("HTTP status: expected 200, got 503")
+    assert_nothing_left(report, harness_options.report_dir)
+
+
+def test_two_deployments_coexist_and_answer(deploy_scenario, tmp_path):
+    from tests.helpers import SCENARIOS
+
+    v1 = deploy_scenario(SCENARIOS / "digits.yaml")
+    v2 = deploy_scenario(SCENARIOS / "digits-v2.yaml")
+    assert v1.endpoint.base_url != v2.endpoint.base_url
+    r1 = v1.predictor.post((FIXTURES / "digits/request_v1.json").read_bytes())
+    r2 = v2.predictor.post((FIXTURES / "digits/request_v2.json").read_bytes())
+    assert r1.status == 200 and len(r1.body["predictions"]) == 3
+    assert r2.status == 200 and r2.body["outputs"][0]["shape"] == [30]
+    # The management API confirms what config.properties asked for.
+    desc = httpx.get(f"{v1.endpoint.management_url}/models/digits", timeout=5).json()[0]
+    assert desc["batchSize"] == 1 and desc["workers"][0]["status"] == "READY"
+
+
+def test_ctrl_c_during_startup_stops_everything(tmp_path, scenario_copy):
+    report_dir = tmp_path / "reports"
+    proc = subprocess.Popen([sys.executable, "-m", "harness.cli", "run", str(scenario_copy("digits.yaml")),
+                             "--report-dir", str(report_dir)], cwd=REPO,
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    try:
+        deadline = time.monotonic() + 60
+        while not list(report_dir.glob("*/work/torchserve/torchserve.out")):  # TorchServe is starting
+            assert proc.poll() is None, proc.stdout.read()
+            assert time.monotonic() < deadline, "TorchServe never started"
+            time.sleep(0.05)  # sleep-ok: polling a condition with a deadline
+        proc.send_signal(signal.SIGINT)
+        out, _ = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == 130, out
+    report = Report.model_validate_json(next(report_dir.glob("*/report.json")).read_text())
+    assert report.error["type"] == "Interrupted"
+    assert_nothing_left(report, report_dir)
