@@ -1,0 +1,32 @@
+# Two commands for a fresh machine (each does its own set-up):
+#   make demo   — a real scenario on the embedded local target, ending with the report path
+#   make test   — the test suite (what CI runs)
+VENV   ?= .venv
+PYTHON ?= python3
+PY      = $(VENV)/bin/python
+STAMP   = $(VENV)/.installed-$(shell sha256sum pyproject.toml | cut -c1-12)
+
+.PHONY: setup demo test system-deps clean
+
+# torch first, pinned exactly: any other spec can pull a multi-GB CUDA build.
+$(STAMP): pyproject.toml
+	@scripts/check-system.sh
+	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --disable-pip-version-check torch==2.13.0
+	$(PY) -m pip install -q --disable-pip-version-check -e '.[dev]'
+	@rm -f $(VENV)/.installed-*
+	@touch $@
+
+setup: $(STAMP)
+
+demo: setup
+	$(VENV)/bin/harness run scenarios/digits.yaml --report-dir reports
+
+system-deps:
+	@scripts/install-system-deps.sh
+
+test: setup system-deps
+	$(VENV)/bin/pytest
+
+clean:
+	rm -rf $(VENV) reports/*/
