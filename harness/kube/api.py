@@ -9,10 +9,13 @@ timeout so a dead API server fails the call instead of hanging the run.
 from __future__ import annotations
 
 import json
+import socket
+import threading
 from typing import Any, Callable, Iterator
 
 from kubernetes import client
 from kubernetes.client.exceptions import ApiException
+from kubernetes.watch.watch import iter_resp_lines
 
 from harness.kube.manifest import GROUP, PLURAL, VERSION
 
@@ -43,6 +46,41 @@ def is_not_found(exc: BaseException) -> bool:
 
 def is_conflict(exc: BaseException) -> bool:
     return isinstance(exc, ApiException) and exc.status == 409
+
+
+class OpenStreams:
+    """The watch responses a reader thread holds open, so that another thread can end them now."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._open: set[Any] = set()
+        self.closed = False
+
+    def add(self, resp: Any) -> bool:
+        """Register a response; False (do not read it) once close_all() has been called."""
+        with self._lock:
+            if self.closed:
+                return False
+            self._open.add(resp)
+            return True
+
+    def discard(self, resp: Any) -> None:
+        with self._lock:
+            self._open.discard(resp)
+
+    def close_all(self) -> None:
+        """Refuse new streams and unblock every reader (it sees the stream end and returns)."""
+        with self._lock:
+            self.closed = True
+            responses = list(self._open)
+        for resp in responses:
+            sock = getattr(getattr(resp, "connection", None), "sock", None)
+            try:
+                if sock is not None:
+                    # shutdown, not close: a read blocked in another thread returns at once.
+                    sock.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
 
 
 def _json(resp: Any) -> Any:
@@ -131,25 +169,38 @@ class Kube:
 
     # --- watches ------------------------------------------------------------------------------
     def watch(self, kind: str, namespace: str, *, resource_version: str | None, timeout_s: int,
-              stopper: list, **selectors: Any) -> Iterator[dict]:
-        """Watch events ({"type", "object"}) for "isvc", "pods" or "events" in `namespace`.
+              streams: "OpenStreams", **selectors: Any) -> Iterator[dict]:
+        """Watch events ({"type", "object"}, objects as plain dicts) of "isvc", "pods" or "events".
 
-        `stopper` receives the Watch so another thread can stop it.
+        The stream is registered in `streams` before the first read, so another thread can end it
+        at any moment (kubernetes.watch.Watch cannot be stopped before its request is open).
         """
-        from kubernetes import watch as k8s_watch  # the Watch builds an ApiClient: only when used
-
-        w = k8s_watch.Watch()
-        stopper.append(w)
         fn, args = {
             "isvc": (self.custom.list_namespaced_custom_object, (GROUP, VERSION, namespace, PLURAL)),
             "pods": (self.core.list_namespaced_pod, (namespace,)),
             "events": (self.core.list_namespaced_event, (namespace,)),
         }[kind]
-        kwargs: dict[str, Any] = dict(selectors, timeout_seconds=timeout_s, deserialize=False,
+        kwargs: dict[str, Any] = dict(selectors, watch=True, timeout_seconds=timeout_s,
                                       _request_timeout=(REQUEST_TIMEOUT[0], timeout_s + 15))
         if resource_version:
             kwargs["resource_version"] = resource_version
-        yield from w.stream(fn, *args, **kwargs)
+        resp = fn(*args, _preload_content=False, **kwargs)
+        if not streams.add(resp):
+            resp.close()
+            return
+        try:
+            for line in iter_resp_lines(resp):
+                if not line.strip():
+                    continue
+                event = json.loads(line)
+                if event.get("type") == "ERROR":  # e.g. 410 Gone: the caller lists again
+                    status = event.get("object") or {}
+                    raise ApiException(status=status.get("code"), reason=status.get("message"))
+                yield event
+        finally:
+            streams.discard(resp)
+            resp.close()
+            resp.release_conn()
 
     def list_kind(self, kind: str, namespace: str, **selectors: Any) -> dict:
         """One list of "isvc", "pods" or "events" (the same selectors as `watch`)."""

@@ -17,7 +17,7 @@ import time
 from typing import Any
 
 from harness.errors import DeployError
-from harness.kube.api import Kube, api_error_text
+from harness.kube.api import Kube, OpenStreams, api_error_text
 from harness.kube.causes import (  # re-exported: the classification is part of this module's API
     Cause, Verdict, diagnose, event_cause, isvc_cause, pod_cause, pod_status_text,
 )
@@ -67,7 +67,7 @@ class ReadinessWatcher:
         self._synced: set[str] = set()
         self._queue: queue.Queue = queue.Queue()
         self._stop = threading.Event()
-        self._watches: list = []
+        self._streams = OpenStreams()
         self._threads: list[threading.Thread] = []
         self._deadline = 0.0
 
@@ -91,7 +91,7 @@ class ReadinessWatcher:
                     return
                 rv = (listing.get("metadata") or {}).get("resourceVersion")
                 for event in self.kube.watch(kind, self.namespace, resource_version=rv,
-                                             timeout_s=max(1, int(min(remaining, 60))), stopper=self._watches,
+                                             timeout_s=max(1, int(min(remaining, 60))), streams=self._streams,
                                              **selectors):
                     if self._stop.is_set():
                         return
@@ -217,11 +217,7 @@ class ReadinessWatcher:
     def stop(self) -> None:
         """Stop the watch threads (they end within a moment; they are daemons either way)."""
         self._stop.set()
-        for w in list(self._watches):
-            try:
-                w.stop()
-            except Exception:  # noqa: BLE001 - stopping is best effort
-                pass
+        self._streams.close_all()
         for t in self._threads:
             t.join(timeout=2.0)
 
