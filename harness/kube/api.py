@@ -133,6 +133,29 @@ class Kube:
                 return False
             raise
 
+    # --- service accounts and secrets (storage credentials) -----------------------------------
+    def get_service_account(self, namespace: str, name: str) -> dict | None:
+        try:
+            return self._call(self.core.read_namespaced_service_account, name, namespace)
+        except ApiException as exc:
+            if is_not_found(exc):
+                return None
+            raise
+
+    def create_service_account(self, namespace: str, body: dict) -> dict:
+        return self._call(self.core.create_namespaced_service_account, namespace, body)
+
+    def get_secret(self, namespace: str, name: str) -> dict | None:
+        try:
+            return self._call(self.core.read_namespaced_secret, name, namespace)
+        except ApiException as exc:
+            if is_not_found(exc):
+                return None
+            raise
+
+    def create_secret(self, namespace: str, body: dict) -> dict:
+        return self._call(self.core.create_namespaced_secret, namespace, body)
+
     # --- InferenceServices --------------------------------------------------------------------
     def create_isvc(self, namespace: str, body: dict) -> dict:
         return self._call(self.custom.create_namespaced_custom_object, GROUP, VERSION, namespace, PLURAL, body)

@@ -31,6 +31,13 @@ TRANSIENT_MARKERS = ("the object has been modified", "Operation cannot be fulfil
                      "context deadline exceeded", "i/o timeout", "TLS handshake timeout")
 # How long IngressReady may stay False (or status.url empty) after the predictor became ready.
 INGRESS_GRACE_S = 30.0
+# How long an unschedulable pod may wait for a cluster autoscaler to answer (it scans every ~10 s
+# and then records TriggeredScaleUp or NotTriggerScaleUp on the pod); without an autoscaler the
+# pod is declared unschedulable after this.
+UNSCHEDULABLE_GRACE_S = 45.0
+# Cluster-autoscaler events: a node is coming / it will not come.
+SCALE_UP_STARTED = {"TriggeredScaleUp"}
+SCALE_UP_REFUSED = {"NotTriggerScaleUp", "FailedScaleUp"}
 
 
 @dataclass(frozen=True)
@@ -266,20 +273,27 @@ def _container_cause(pod: dict, cs: dict, *, init: bool) -> Cause | None:
 
 
 def _scale_up_events(pod_name: str, events: Iterable[dict]) -> tuple[bool, str | None]:
-    """(autoscaler is adding a node for this pod, autoscaler's refusal message)."""
-    triggered, refused = False, None
-    for ev in events:
-        if (ev.get("involvedObject") or {}).get("name") != pod_name:
-            continue
-        if ev.get("reason") == "TriggeredScaleUp":
-            triggered = True
-        elif ev.get("reason") == "NotTriggerScaleUp":
-            refused = ev.get("message")
-    return triggered, refused
+    """(the autoscaler's latest word is a scale-up, the autoscaler's refusal when that is its latest word)."""
+    latest = None
+    for ev in sorted(events, key=_event_time):
+        if (ev.get("involvedObject") or {}).get("name") == pod_name and \
+                ev.get("reason") in SCALE_UP_STARTED | SCALE_UP_REFUSED:
+            latest = ev
+    if latest is None:
+        return False, None
+    if latest["reason"] in SCALE_UP_STARTED:
+        return True, None
+    return False, latest.get("message") or latest["reason"]
 
 
-def pod_cause(pod: Any, events: Iterable[Any] = ()) -> Cause | None:
-    """The final cause that keeps this pod from serving, or None while it may still come up."""
+def pod_cause(pod: Any, events: Iterable[Any] = (), *, now: dt.datetime | None = None) -> Cause | None:
+    """The final cause that keeps this pod from serving, or None while it may still come up.
+
+    Args:
+        pod: the pod.
+        events: the namespace's events (cluster-autoscaler decisions are read from them).
+        now: the current time (tests pass a fixed one).
+    """
     pod = plain(pod)
     events = [plain(e) for e in events]
     if _is_terminating(pod):
@@ -300,8 +314,12 @@ def pod_cause(pod: Any, events: Iterable[Any] = ()) -> Cause | None:
     sched = _condition(pod, "PodScheduled")
     if sched and sched.get("status") == "False" and sched.get("reason") == "Unschedulable":
         triggered, refused = _scale_up_events(_name(pod), events)
-        if triggered and not refused:
+        if triggered:
             return None  # a node is on its way
+        since = _parse_time(sched.get("lastTransitionTime"))
+        now = now or dt.datetime.now(dt.timezone.utc)
+        if not refused and since is not None and (now - since).total_seconds() < UNSCHEDULABLE_GRACE_S:
+            return None  # an autoscaler may still answer
         message = sched.get("message") or ""
         if refused:
             message = f"{message} (cluster autoscaler: {refused})" if message else refused
@@ -414,7 +432,7 @@ def diagnose(isvc: Any, pods: Iterable[Any], events: Iterable[Any] = (), *, need
         return Verdict("ready", summary, pod=ready_pod, url=url, warnings=tuple(warnings))
 
     for pod in live:
-        cause = pod_cause(pod, events)
+        cause = pod_cause(pod, events, now=now)
         if cause:
             return Verdict("failed", summary, cause=cause, url=url)
     cause = event_cause(events) or isvc_cause(isvc, need_url=need_url, now=now)

@@ -23,13 +23,18 @@ from harness.kube.api import api_error_text
 from harness.kube.namespaces import sweep_orphans
 from harness.procs import run
 
-__all__ = ["REPO_ROOT", "KIND_DIR", "DEFAULT_KIND_CLUSTER", "require_binary", "load_api_client", "probe",
+__all__ = ["REPO_ROOT", "KIND_DIR", "DEFAULT_KIND_CLUSTER", "KIND_GCS_EMULATOR_HOST", "require_binary", "load_api_client", "probe",
            "reachable", "kserve_installed", "KindCluster", "sweep_orphans"]
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 KIND_DIR = REPO_ROOT / "clusters" / "kind"
 DEFAULT_KIND_CLUSTER = "kserve-harness"
 ISVC_CRD = "inferenceservices.serving.kserve.io"
+# The in-cluster GCS emulator of clusters/kind, as the host reaches it (kind-config.yaml maps
+# nodePort 30023 to 127.0.0.1:9023) and as pods reach it (install-kserve.sh sets this in the
+# ClusterStorageContainer). Upload to the first; the storage-initializer reads from the second.
+KIND_GCS_EMULATOR_HOST = "http://127.0.0.1:9023"
+KIND_GCS_EMULATOR_IN_CLUSTER = "http://gcs-emulator.kserve-harness-system.svc.cluster.local:9023"
 
 
 def require_binary(name: str, *, hint: str) -> str:

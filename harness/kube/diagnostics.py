@@ -8,7 +8,7 @@ Flow: `collect(kube, namespace, dest)` writes under dest/<namespace>/:
   events.yaml, events.txt  all events of the namespace, oldest first
   logs/<pod>/<container>.log and <container>.previous.log (after a restart), init containers too
   errors.txt               anything that could not be collected, and why
-Collection never raises: a diagnostics step that fails is written down, the rest still runs.
+A failed API call never stops collection: it is written to errors.txt and the rest still runs.
 """
 from __future__ import annotations
 

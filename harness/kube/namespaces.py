@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 import time
+from typing import Iterable
 
 from kubernetes.client.exceptions import ApiException
 
@@ -72,7 +73,8 @@ def _created(ns: dict) -> dt.datetime | None:
 
 
 def sweep_orphans(kube: Kube, *, older_than_s: float = 3600.0, exclude_run_id: str | None = None,
-                  include_kept: bool = False, now: dt.datetime | None = None) -> list[str]:
+                  include_kept: bool = False, run_ids: Iterable[str] | None = None,
+                  now: dt.datetime | None = None) -> list[str]:
     """Delete namespaces that killed runs left behind (found by the run-id label).
 
     Args:
@@ -81,6 +83,7 @@ def sweep_orphans(kube: Kube, *, older_than_s: float = 3600.0, exclude_run_id: s
             is younger than its own deadline).
         exclude_run_id: never touch this run's namespaces (the caller's own).
         include_kept: also delete namespaces kept by --keep-on-fail.
+        run_ids: only namespaces of these runs (default: every run's).
         now: the current time (tests pass a fixed one).
 
     Returns:
@@ -89,6 +92,7 @@ def sweep_orphans(kube: Kube, *, older_than_s: float = 3600.0, exclude_run_id: s
     now = now or dt.datetime.now(dt.timezone.utc)
     cutoff = now - dt.timedelta(seconds=older_than_s)
     own = label_value(exclude_run_id) if exclude_run_id else None
+    only = {label_value(r) for r in run_ids} if run_ids is not None else None
     deleted = []
     for ns in kube.list_namespaces(RUN_ID_LABEL):
         meta = ns.get("metadata") or {}
@@ -97,6 +101,8 @@ def sweep_orphans(kube: Kube, *, older_than_s: float = 3600.0, exclude_run_id: s
         if meta.get("deletionTimestamp") or created is None or created > cutoff:
             continue
         if own and labels.get(RUN_ID_LABEL) == own:
+            continue
+        if only is not None and labels.get(RUN_ID_LABEL) not in only:
             continue
         if labels.get(KEPT_LABEL) == "true" and not include_kept:
             continue

@@ -3,7 +3,8 @@
 Flow: `make_target(kind, ...)` finds the cluster (kind: reuse or create it, install KServe when
 missing; gke/kubeconfig: load the kubeconfig context and check KServe is there) and sweeps
 namespaces that killed runs left behind. `deploy(spec, storage_uri)` creates the labelled
-namespace kh-<run id>-<scenario>, creates the InferenceService, waits with
+namespace kh-<run id>-<scenario>, copies the storage service account into it when the scenario
+names one, creates the InferenceService, waits with
 `harness.kube.readiness` (Ready, or a named cause at once) and returns an Endpoint: a local
 port-forward to the predictor pod's port 8080 (plus TorchServe's management and metrics ports),
 or the ingress with the Host header from status.url. `collect_diagnostics` saves the
@@ -26,10 +27,11 @@ from kubernetes.client.exceptions import ApiException
 from harness.errors import ConfigError, DeployError, EnvironmentProblem, HarnessError
 from harness.kube import diagnostics as kube_diagnostics
 from harness.kube.api import Kube, api_error_text
-from harness.kube.cluster import KindCluster, kserve_installed, load_api_client, probe
+from harness.kube.credentials import DEFAULT_CREDENTIALS_NAMESPACE, copy_service_account
+from harness.kube.cluster import KIND_GCS_EMULATOR_HOST, KindCluster, kserve_installed, load_api_client, probe
 from harness.kube.manifest import render_inference_service, render_manifest_yaml
 from harness.kube.namespaces import create_run_namespace, delete_namespace, keep_namespace, sweep_orphans
-from harness.kube.naming import isvc_name
+from harness.kube.naming import isvc_name, run_labels
 from harness.kube.portforward import PortForward
 from harness.kube.readiness import wait_ready
 from harness.spec import ScenarioSpec
@@ -75,11 +77,14 @@ class KubernetesTarget:
         diagnostics_dir: where a failed deploy saves diagnostics by itself (the report's
             diagnostics/); collect_diagnostics() can always be called explicitly too.
         poll_s: readiness re-evaluation and list-fallback interval.
+        credentials_namespace: where the service account a scenario names is prepared; it is
+            copied (with the secrets it lists) into each run namespace.
     """
 
     def __init__(self, api_client: client.ApiClient, name: Literal["kind", "gke", "kubeconfig"] = "kubeconfig",
                  run_id: str = "run", *, keep_on_fail: bool = False, cluster: KindCluster | None = None,
-                 delete_cluster: bool = False, diagnostics_dir: Path | None = None, poll_s: float = 2.0) -> None:
+                 delete_cluster: bool = False, diagnostics_dir: Path | None = None, poll_s: float = 2.0,
+                 credentials_namespace: str = DEFAULT_CREDENTIALS_NAMESPACE) -> None:
         self.api_client = api_client
         self.name = name
         self.run_id = run_id
@@ -88,6 +93,10 @@ class KubernetesTarget:
         self.delete_cluster = delete_cluster
         self.diagnostics_dir = diagnostics_dir
         self.poll_s = poll_s
+        self.credentials_namespace = credentials_namespace
+        # Where to upload models so that this cluster's storage-initializer finds them (kind's
+        # in-cluster GCS emulator, published on the host); None: real GCS.
+        self.storage_emulator_host = KIND_GCS_EMULATOR_HOST if cluster is not None else None
         self.kube = Kube(api_client)
         self.deployments: list[_Deployment] = []
         self._collected: set[str] = set()
@@ -107,6 +116,9 @@ class KubernetesTarget:
         dep = _Deployment(namespace, isvc_name(spec.name), spec.name)
         self.deployments.append(dep)
         try:
+            if spec.kubernetes.service_account:
+                copy_service_account(self.kube, spec.kubernetes.service_account, self.credentials_namespace,
+                                     namespace, run_labels(self.run_id, spec.name))
             self._create_isvc(dep, render_inference_service(spec, storage_uri, self.run_id))
             k = spec.kubernetes
             verdict = wait_ready(self.kube, namespace, dep.isvc, timeout_s=k.ready_timeout_s,

@@ -147,6 +147,7 @@ def test_orphan_sweep_removes_only_old_foreign_unkept_namespaces(fake, kube):
     fake.store.create("namespaces", {"metadata": {"name": "someone-elses"}})
     later = dt.datetime.now(dt.timezone.utc) + dt.timedelta(hours=4)
     assert sweep_orphans(kube, older_than_s=3600) == []  # all are young
+    assert sweep_orphans(kube, older_than_s=3600, run_ids=["other-run"], now=later) == []  # not theirs
     assert sweep_orphans(kube, older_than_s=3600, exclude_run_id="this-run", now=later) == [dead]
     eventually(lambda: kube.get_namespace(dead) is None, what="swept namespace gone")
     for survivor in (own, kept, "someone-elses"):
@@ -349,3 +350,32 @@ def test_make_target_on_any_kubeconfig(fake, kubeconfig):
     finally:
         target.teardown()
         target.api_client.close()
+
+
+def test_storage_service_account_is_copied_into_the_run_namespace(fake, api_client, backend):
+    store = fake.store
+    store.create("namespaces", {"metadata": {"name": "kserve-harness-system"}})
+    store.create("secrets", {"metadata": {"name": "gcs-key"}, "type": "Opaque",
+                             "data": {"gcloud-application-credentials.json": "e30="}}, "kserve-harness-system")
+    store.create("serviceaccounts", {"metadata": {"name": "gcs-reader", "annotations": {
+        "iam.gke.io/gcp-service-account": "reader@p.iam.gserviceaccount.com"}}, "secrets": [{"name": "gcs-key"}]},
+        "kserve-harness-system")
+    with mini_kserve.MiniKServe(store, mini_kserve.ready_with_backend(backend)):
+        with KubernetesTarget(api_client, "gke", "run-11", poll_s=5.0) as target:
+            endpoint = target.deploy(scenario("mnist", service_account="gcs-reader"), "gs://b/m")
+            ns = endpoint.info["namespace"]
+            sa = store.get("serviceaccounts", "gcs-reader", ns)
+            assert sa["secrets"] == [{"name": "gcs-key"}]
+            assert sa["metadata"]["annotations"]["iam.gke.io/gcp-service-account"] == "reader@p.iam.gserviceaccount.com"
+            assert sa["metadata"]["labels"][RUN_ID_LABEL] == "run-11"
+            assert store.get("secrets", "gcs-key", ns)["data"] == {"gcloud-application-credentials.json": "e30="}
+            isvc = store.get("inferenceservices.serving.kserve.io", "mnist", ns)
+            assert isvc["spec"]["predictor"]["serviceAccountName"] == "gcs-reader"
+
+
+def test_missing_storage_service_account_fails_before_the_inference_service(fake, api_client):
+    with pytest.raises(EnvironmentProblem, match="not prepared in kserve-harness-system") as info:
+        with KubernetesTarget(api_client, "gke", "run-12", poll_s=5.0) as target:
+            target.deploy(scenario("mnist", service_account="gcs-reader"), "gs://b/m")
+    assert "clusters/gke/README.md" in info.value.hint
+    assert fake.store.list("inferenceservices.serving.kserve.io") == []

@@ -11,7 +11,7 @@ from harness.kube.manifest import crd_errors, render_inference_service, render_m
 from harness.kube.naming import RUN_ID_LABEL, isvc_name, label_value, namespace_name
 from harness.spec import load_scenario
 
-from .conftest import SHARED, scenario
+from .conftest import REPO_ROOT, SHARED, scenario
 
 URI = "gs://kserve-harness-test/run-1/mnist"
 
@@ -205,3 +205,12 @@ def test_scenario_kubernetes_section_is_strict(tmp_path, bad, words):
     with pytest.raises(ConfigError) as info:
         load_scenario(write_scenario(tmp_path, bad))
     assert words in info.value.what
+
+
+SHIPPED = sorted((REPO_ROOT / "scenarios").glob("*.yaml"))
+
+
+@pytest.mark.parametrize("path", SHIPPED, ids=lambda p: p.name)
+def test_shipped_scenarios_render_valid_inference_services(path, crd_path):
+    spec = load_scenario(path)
+    assert crd_errors(render_inference_service(spec, spec.storage.uri, "run-1"), crd_path) == []

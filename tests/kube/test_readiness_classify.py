@@ -5,7 +5,7 @@ import datetime as dt
 
 import pytest
 
-from harness.kube.causes import INGRESS_GRACE_S, diagnose, event_cause, isvc_cause, pod_cause, pod_status_text
+from harness.kube.causes import INGRESS_GRACE_S, UNSCHEDULABLE_GRACE_S, diagnose, event_cause, isvc_cause, pod_cause, pod_status_text
 from harness.kube.readiness import last_line
 
 from . import states as S
@@ -81,23 +81,39 @@ def test_storage_initializer_oom():
 
 
 def test_unschedulable_for_lack_of_gpus():
-    cause = pod_cause(S.unschedulable())
+    cause = pod_cause(S.unschedulable(), now=LATER)
     assert cause.code == "unschedulable"
     assert "0/1 nodes are available: 1 Insufficient nvidia.com/gpu." in cause.message
     assert "GPU" in cause.hint
     assert pod_status_text(S.unschedulable()) == "Pending (Unschedulable) 0/1"
 
 
+def test_unschedulable_gives_an_autoscaler_time_to_answer():
+    just_now = dt.datetime(2026, 11, 25, 10, 0, int(UNSCHEDULABLE_GRACE_S) - 10, tzinfo=dt.timezone.utc)
+    assert pod_cause(S.unschedulable(), now=just_now) is None
+
+
 def test_unschedulable_waits_for_a_triggered_scale_up():
     scale_up = S.event("TriggeredScaleUp", "pod triggered scale-up: [{gpu-pool 0->1 (max: 2)}]", type="Normal")
-    assert pod_cause(S.unschedulable(), [scale_up]) is None
+    assert pod_cause(S.unschedulable(), [scale_up], now=LATER) is None
 
 
-def test_unschedulable_with_autoscaler_refusal():
+def test_unschedulable_with_autoscaler_refusal_fails_at_once():
     refused = S.event("NotTriggerScaleUp", "pod didn't trigger scale-up: 1 Insufficient nvidia.com/gpu",
                       type="Normal")
-    cause = pod_cause(S.unschedulable(), [refused])
+    just_now = dt.datetime(2026, 11, 25, 10, 0, 5, tzinfo=dt.timezone.utc)
+    cause = pod_cause(S.unschedulable(), [refused], now=just_now)
     assert cause.code == "unschedulable" and "cluster autoscaler: pod didn't trigger scale-up" in cause.message
+
+
+def test_a_failed_scale_up_after_a_triggered_one_fails():
+    triggered = S.event("TriggeredScaleUp", "pod triggered scale-up: [{gpu-pool 0->1 (max: 1)}]", type="Normal",
+                        at="2026-11-25T10:00:20Z")
+    failed = S.event("FailedScaleUp", "Node scale up in zones us-central1-a associated with this pod failed: "
+                     "GCE out of resources.", at="2026-11-25T10:04:00Z")
+    assert "GCE out of resources" in pod_cause(S.unschedulable(), [triggered, failed], now=LATER).message
+    assert pod_cause(S.unschedulable(), [failed, S.event("TriggeredScaleUp", "again", type="Normal",
+                                                         at="2026-11-25T10:04:30Z")], now=LATER) is None
 
 
 def test_container_config_error():
