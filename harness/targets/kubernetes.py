@@ -99,7 +99,6 @@ class KubernetesTarget:
         self.storage_emulator_host = KIND_GCS_EMULATOR_HOST if cluster is not None else None
         self.kube = Kube(api_client)
         self.deployments: list[_Deployment] = []
-        self._collected: set[str] = set()
 
     # --- Target protocol ----------------------------------------------------------------------
     def deploy(self, spec: ScenarioSpec, storage_uri: str) -> Endpoint:
@@ -126,10 +125,21 @@ class KubernetesTarget:
                                  poll_s=self.poll_s)
             return self._endpoint(dep, spec, verdict)
         except HarnessError as exc:
-            dep.failed = True
-            if self.diagnostics_dir is not None:
-                exc.diagnostics.extend(self._collect(dep, self.diagnostics_dir))
+            self._failed(dep, exc)
             raise
+        except Exception as exc:  # an API or network failure outside the named causes
+            err = EnvironmentProblem(f"Kubernetes API call failed during deploy: {api_error_text(exc)}",
+                                     where=f"namespace {namespace}", hint="is the cluster still reachable?")
+            self._failed(dep, err)
+            raise err from exc
+
+    def _failed(self, dep: _Deployment, exc: HarnessError) -> None:
+        dep.failed = True
+        if self.diagnostics_dir is not None:
+            try:
+                exc.diagnostics.extend(self._collect(dep, self.diagnostics_dir))
+            except OSError as oserr:  # a full disk must not hide the deploy failure
+                log.warning("could not save diagnostics: %s", oserr)
 
     def _create_isvc(self, dep: _Deployment, body: dict) -> None:
         try:
@@ -189,9 +199,7 @@ class KubernetesTarget:
         return written
 
     def _collect(self, dep: _Deployment, dest: Path) -> list[Path]:
-        files = kube_diagnostics.collect(self.kube, dep.namespace, Path(dest))
-        self._collected.add(dep.namespace)
-        return files
+        return kube_diagnostics.collect(self.kube, dep.namespace, Path(dest))
 
     def mark_failed(self) -> None:
         """Record that the latest scenario failed after deploy (a check or an SLO), for keep_on_fail."""
