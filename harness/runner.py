@@ -73,7 +73,8 @@ class ScenarioRun:
         self.options = options
         self.progress = options.progress
         self.run_id = new_run_id(spec.name)
-        self.run_dir = options.report_dir / self.run_id
+        # Absolute: TorchServe and the storage-initializer run in other working directories.
+        self.run_dir = options.report_dir.resolve() / self.run_id
         self.diag_dir = self.run_dir / "diagnostics"
         self.report = Report(
             run_id=self.run_id, started_at=_now(), target={"name": options.target},
