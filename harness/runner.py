@@ -24,6 +24,8 @@ from harness.predict import Predictor, compare
 from harness.progress import Progress
 from harness.report.environment import fingerprint
 from harness.report.model import ArchiveInfo, CheckResult, Phase, Report, write_report
+from harness.report.responses import save_response
+from harness.report.trials import latency_histograms, trial_passed
 from harness.spec import ScenarioSpec
 from harness.storage import GcsEmulator, GcsStore, kserve_layout
 from harness.targets.base import Endpoint, Target
@@ -44,6 +46,7 @@ class RunOptions:
     context: str | None = None
     keep_on_fail: bool = False
     run_load: bool = True
+    trials: int = 1  # load phase repeats (harness run --trials N); every trial is kept in the report
     progress: Progress = field(default_factory=Progress)
 
 
@@ -142,7 +145,7 @@ class ScenarioRun:
         for name, seconds in sub.items():
             self.report.phases.append(Phase(name=name, seconds=round(seconds, 3)))
         rest = deploy.seconds - sum(sub.values())
-        if not sub or rest > 0.05:
+        if not sub or rest > 0.5:  # only when the target spent real time outside its sub-phases
             self.report.phases.append(Phase(name="deploy" if not sub else "deploy-other", seconds=round(rest, 3),
                                             detail=deploy.detail))
         self.report.endpoint = {"base_url": self.endpoint.base_url, "model_name": self.endpoint.model_name,
@@ -171,11 +174,13 @@ class ScenarioRun:
                     diff.append(f"HTTP status: expected {check.expect_status}, got {r.status}: {r.text[:200]}")
                 elif check.expect is not None:
                     diff = compare(json.loads(check.expect.read_text()), r.body, atol=check.atol, rtol=check.rtol)
+                response_file, response_sha = save_response(self.run_dir, check.name, r.text)
                 result = CheckResult(name=check.name, passed=not diff, status=r.status,
                                      expected_status=check.expect_status, elapsed_ms=round(r.elapsed_ms, 2),
                                      diff=diff, request=str(check.request),
                                      expect=str(check.expect) if check.expect else None,
-                                     response_excerpt=r.text[:500])
+                                     response_excerpt=r.text[:500], atol=check.atol, rtol=check.rtol,
+                                     response_sha256=response_sha, response_file=response_file)
                 self.report.checks.append(result)
                 self.progress.say(f"  {'✓' if result.passed else '✗'} check {check.name}"
                                   + ("" if result.passed else f": {diff[0]}"))
@@ -190,10 +195,20 @@ class ScenarioRun:
             return
         from harness.load.phase import run_load_phase
 
+        trials = max(1, self.options.trials)
         with self._phase("load", "driving Locust load against the predictor") as ph:
-            result = run_load_phase(self.spec, self.endpoint, self.run_dir / "load", self.progress)
-            self.report.load = result.model_dump(mode="json") if hasattr(result, "model_dump") else result
-            ph.status = "ok" if getattr(result, "passed", True) else "failed"
+            results = []
+            for i in range(trials):
+                if trials > 1:
+                    self.progress.say(f"  load trial {i + 1}/{trials}")
+                out = self.run_dir / "load" / f"trial{i + 1}" if trials > 1 else self.run_dir / "load"
+                result = run_load_phase(self.spec, self.endpoint, out, self.progress)
+                results.append(result.model_dump(mode="json") if hasattr(result, "model_dump") else result)
+                self.report.latency_histograms += latency_histograms(results[-1], i + 1)
+                self.report.load, self.report.trials = results[0], trials
+                self.report.load_trials = results if trials > 1 else []
+            ph.status = "ok" if all(trial_passed(r) for r in results) else "failed"
+            ph.detail = f"{trials} trials" if trials > 1 else ""
 
     def _collect_diagnostics(self, target: Target) -> None:
         try:
@@ -237,7 +252,7 @@ class ScenarioRun:
                     self._checks(predictor)
                 self._load()
             checks_ok = all(c.passed for c in self.report.checks)
-            load_ok = not self.report.load or bool(self.report.load.get("passed", True))
+            load_ok = all(trial_passed(r) for r in self.report.load_results())
             self.report.passed = checks_ok and load_ok
             self.report.exit_code = EXIT_OK if self.report.passed else EXIT_FAILED
         except HarnessError as exc:

@@ -29,6 +29,16 @@ def assert_nothing_left(report: Report, report_dir: Path) -> None:
     assert [p for p in run_ports(report) if not port_is_free(p)] == []
 
 
+def test_pass_leaves_nothing_running(run_scenario, harness_options):
+    from tests.helpers import SCENARIOS
+
+    report = run_scenario(SCENARIOS / "digits.yaml")
+    assert report.passed and report.exit_code == 0
+    assert [p.name for p in report.phases] == ["archive", "upload", "storage-init", "torchserve-ready",
+                                               "warm-up", "checks", "teardown"]
+    assert_nothing_left(report, harness_options.report_dir)
+
+
 def test_failed_check_exits_1_with_a_readable_diff(run_scenario, scenario_copy, harness_options):
     wrong = json.loads((FIXTURES / "digits/expected_v1.json").read_text())
     wrong["predictions"][1][3] += 0.5

@@ -9,6 +9,7 @@ TorchServe log; teardown() stops the whole TorchServe process group.
 from __future__ import annotations
 
 import shutil
+import time
 from pathlib import Path
 
 from harness.errors import DeployError
@@ -42,11 +43,13 @@ class LocalTarget:
 
     def _start_torchserve(self, spec: ScenarioSpec, attempts: int = 3) -> float:
         """Start TorchServe; on a port another process grabbed in the meantime, retry on new ports."""
+        start = time.monotonic()
         for attempt in range(1, attempts + 1):
             work = self.work_dir / ("torchserve" if attempt == 1 else f"torchserve-retry{attempt}")
             self.server = TorchServe(self.model_dir, work, envelope=spec.serving.effective_envelope).start()
             try:
-                return self.server.wait_ready(spec.model.name, spec.torchserve.startup_timeout_s)
+                self.server.wait_ready(spec.model.name, spec.torchserve.startup_timeout_s)
+                return time.monotonic() - start
             except DeployError as exc:
                 if attempt == attempts or "Address already in use" not in (exc.details or ""):
                     raise
