@@ -15,6 +15,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from harness.errors import ConfigError
+from harness.load.spec import LoadSpec
 
 BUILTIN_HANDLERS = {
     # our own handler shipped in the package
@@ -252,6 +253,7 @@ class ScenarioSpec(Strict):
     serving: ServingSpec = Field(default_factory=ServingSpec)
     kubernetes: KubernetesSpec = Field(default_factory=KubernetesSpec)
     checks: list[CheckSpec] = Field(default_factory=list)
+    load: LoadSpec | None = Field(None, description="load test: Locust traffic, SLOs (see harness/load/README.md)")
 
     # Set by load_scenario: where the YAML came from (not part of the file format).
     source: Path | None = Field(None, exclude=True)

@@ -20,11 +20,15 @@ the in-flight limit, -2 = no answer before the run's end.
 from __future__ import annotations
 
 import json
+import math
 import os
 import time
 
+from urllib.parse import urlsplit
+
 import gevent
-from locust import FastHttpUser, LoadTestShape, constant, events, task
+from geventhttpclient import HTTPClient
+from locust import LoadTestShape, User, constant, events, task
 from locust.exception import StopUser
 from locust.runners import MasterRunner, WorkerRunner
 
@@ -59,6 +63,7 @@ TOTAL_S = _acc
 DRAIN_S = float(PLAN["drain_s"])
 OUT_DIR = PLAN["out_dir"]
 PROCESSES = int(PLAN["processes"])
+BEHIND_LIMIT_S = 1.0  # open loop: a stage's sending stops this long after its scheduled end
 
 
 class _State:
@@ -74,6 +79,8 @@ class _State:
         self.sent = self.ok = self.errors = self.dropped = 0
         self.finished = False
         self.schedule_done = False
+        self.schedule_started = False
+        self.unsent = 0
         self.cpu0 = None
         self.cpu_last = None
         self.cpu_percent_last = 0.0
@@ -112,7 +119,7 @@ class _State:
         self.cpu_last = (cpu, t)
         status = {
             "pid": os.getpid(), "role": self.role, "index": self.index, "t0": self.t0,
-            "sent": self.sent, "ok": self.ok, "errors": self.errors, "dropped": self.dropped,
+            "sent": self.sent, "ok": self.ok, "errors": self.errors, "dropped": self.dropped, "unsent": self.unsent,
             "in_flight": len(self.in_flight), "finished": self.finished,
             "cpu_percent_last": round(self.cpu_percent_last, 1),
             "cpu_seconds": round(cpu - self.cpu0[0], 4) if self.cpu0 else 0.0,
@@ -128,16 +135,8 @@ class _State:
 STATE = _State()
 
 
-def _error_text(resp) -> str:
-    """A short, stable message: the server's JSON `message`, its body, or the transport error."""
-    err = getattr(resp, "error", None)
-    if not resp.status_code:
-        text = f"{type(err).__name__}: {err}" if err is not None else "no response"
-        return text[:200]
-    try:
-        body = resp.content or b""
-    except Exception as exc:  # the body itself failed to arrive
-        return f"{type(exc).__name__}: {exc}"[:200]
+def _error_text(status: int, body: bytes) -> str:
+    """A short, stable message: the server's JSON `message`, else its body."""
     text = body.decode("utf-8", "replace").strip()
     try:
         doc = json.loads(text)
@@ -147,27 +146,39 @@ def _error_text(resp) -> str:
                     return doc[key][:200]
     except ValueError:
         pass
-    return (text[:200] or f"HTTP {resp.status_code}")
+    return text[:200] or f"HTTP {status}"
 
 
-def _send(client, seq: int, stage: int, warm: int, t_int: float) -> None:
+def _make_client() -> HTTPClient:
+    """One keep-alive connection pool per process, shared by its greenlets (Locust's FastHttpUser
+    uses the same library; going direct keeps the per-request cost and the timing window small)."""
+    u = urlsplit(PLAN["base_url"])
+    users = max([int(s["users"] or 0) for s in STAGES] + [1])
+    size = int(PLAN["max_in_flight"]) if PLAN["mode"] == "open" else users
+    return HTTPClient(u.hostname, u.port, ssl=u.scheme == "https", insecure=True, concurrency=size,
+                      connection_timeout=float(PLAN["timeout_s"]), network_timeout=float(PLAN["timeout_s"]))
+
+
+CLIENT = _make_client()
+_fire = events.request.fire
+
+
+def _send(seq: int, stage: int, warm: int, t_int: float) -> None:
     body = BODIES[seq % len(BODIES)]
     t_sent = now()
     STATE.in_flight[seq] = (stage, warm, t_int, t_sent)
     STATE.sent += 1
     status, nbytes, err = 0, 0, None
     try:
-        resp = client.request("POST", PATH, data=body, headers=HEADERS, name="predict")
-        status = resp.status_code or 0
-        try:
-            nbytes = len(resp.content or b"")
-        except Exception:
-            nbytes = 0
+        resp = CLIENT.request("POST", PATH, body=body, headers=HEADERS)
+        status = resp.status_code
+        data = resp.read()
+        nbytes = len(data)
         if not 200 <= status < 300:
-            err = _error_text(resp)
+            err = _error_text(status, data)
     except gevent.GreenletExit:
         raise
-    except Exception as exc:  # anything the client itself raised is a transport error
+    except Exception as exc:  # transport: refused, reset, timed out, closed early
         status, err = 0, f"{type(exc).__name__}: {exc}"[:200]
     t_done = now()
     STATE.in_flight.pop(seq, None)
@@ -176,14 +187,13 @@ def _send(client, seq: int, stage: int, warm: int, t_int: float) -> None:
     else:
         STATE.errors += 1
     STATE.record([stage, warm, t_int, t_sent, t_done, status, nbytes, err])
+    # Locust's own statistics (its console summary) see the same requests.
+    _fire(request_type="POST", name="predict", response_time=(t_done - t_sent) * 1000.0, response_length=nbytes,
+          exception=RuntimeError(err) if err else None, context={})
 
 
-class _Base(FastHttpUser):
+class _Base(User):
     abstract = True
-    network_timeout = float(PLAN["timeout_s"])
-    connection_timeout = float(PLAN["timeout_s"])
-    concurrency = int(PLAN["max_in_flight"]) if PLAN["mode"] == "open" else 1
-    max_retries = 0
     host = PLAN["base_url"]
 
 
@@ -194,6 +204,11 @@ class OpenLoopUser(_Base):
 
     @task
     def schedule(self) -> None:
+        if STATE.schedule_started:
+            # Locust's master re-balances users when a finished worker quits: a second open-loop
+            # user in this process would replay the schedule. One per process, ever.
+            raise StopUser()
+        STATE.schedule_started = True
         _begin()
         max_in_flight = int(PLAN["max_in_flight"])
         n, w = PROCESSES, STATE.index
@@ -207,6 +222,10 @@ class OpenLoopUser(_Base):
                 if off >= length:
                     break
                 t_int = start + off
+                if now() > start + length + BEHIND_LIMIT_S:
+                    # Far behind schedule: this process cannot generate the rate. Stop, stay bounded.
+                    STATE.unsent += math.ceil((length * rate - w) / n) - k
+                    break
                 _sleep_until(t_int)
                 warm = int(off < st["warmup_s"])
                 seq = STATE.seq
@@ -218,7 +237,7 @@ class OpenLoopUser(_Base):
                     STATE.record([si, warm, t_int, t, t, -1, 0,
                                   f"dropped: {max_in_flight} requests already awaiting an answer"])
                 else:
-                    gevent.spawn(_send, self.client, seq, si, warm, t_int)
+                    gevent.spawn(_send, seq, si, warm, t_int)
                 k += 1
         _wait_drained()
         STATE.schedule_done = True
@@ -242,7 +261,7 @@ class ClosedLoopUser(_Base):
             raise StopUser()
         seq = STATE.seq
         STATE.seq += 1
-        _send(self.client, seq, stage, warm, t)
+        _send(seq, stage, warm, t)
 
 
 class PlanShape(LoadTestShape):
@@ -273,6 +292,7 @@ def _begin() -> None:
     """First user of this process: fix t0 (the closed loop's is the test start)."""
     if STATE.t0 is None:
         STATE.t0 = now()
+        STATE.write_status()  # the runner schedules its server scrapes from t0
 
 
 def _wait_drained() -> None:

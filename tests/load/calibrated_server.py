@@ -63,14 +63,21 @@ class Model:
         ok = json.dumps({"predictions": [[0.1, 0.9]]}).encode()
         bug = json.dumps({"code": 503, "type": "InternalServerException",
                           "message": "number of batch response mismatched"}).encode()
+        free_since = 0.0
         while True:
             batch = self._take_batch()
             start = time.perf_counter()
+            if len(batch) == 1:
+                # An idle worker starts at the request's arrival: the thread hand-off is not service.
+                start = max(batch[0].arrived, free_since)
             # Sleep to an absolute deadline: the service time is the fixture's known truth.
             end = start + self.args.service_ms / 1000.0
-            while (left := end - time.perf_counter()) > 0:
-                time.sleep(left)
+            while (left := end - time.perf_counter()) > 0.001:
+                time.sleep(left - 0.0008)
+            while time.perf_counter() < end:  # the last ms: spin, sleep() overshoots
+                pass
             finished = time.perf_counter()
+            free_since = finished
             failed = self.args.envelope_bug and len(batch) > 1
             with self.lock:
                 self.batches[len(batch)] = self.batches.get(len(batch), 0) + 1
