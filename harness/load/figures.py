@@ -31,6 +31,7 @@ ENVELOPE_BATCHING_CAUSE = (
 # (substring of the error message, cause) — matched case-insensitively.
 KNOWN_CAUSES: list[tuple[str, str]] = [
     ("number of batch response mismatched", ENVELOPE_BATCHING_CAUSE),
+    ("model not found", "the predictor does not serve this model (wrong model name or path, or the model is not loaded)"),
     ("connection refused", "the predictor refused connections (not listening: stopped, crashed or not started)"),
     ("timed out", "no answer within the request timeout (predictor hung or far overloaded)"),
     ("timeout", "no answer within the request timeout (predictor hung or far overloaded)"),

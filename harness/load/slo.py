@@ -87,7 +87,11 @@ def judge_step(client: ClientFigures, errors: list[ErrorGroup], generator: SelfC
         status = "FAIL"
     else:
         status = "PASS"
-    return Verdict(status=status, reasons=reasons, cause=causes[0] if causes else None, slo=checks)
+    cause = causes[0] if causes else None
+    if cause is None and status == "FAIL" and any(c.name == "error_rate" for c in missed):
+        # the errors themselves say why, when their message is a known one
+        cause = next((g.cause for g in sorted(errors, key=lambda g: -g.count) if g.cause), None)
+    return Verdict(status=status, reasons=reasons, cause=cause, slo=checks)
 
 
 def judge_run(verdicts: list[Verdict], labels: list[str]) -> Verdict:

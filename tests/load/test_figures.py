@@ -113,3 +113,11 @@ def test_slo_verdicts_and_run_verdict_is_the_worst_step():
     assert v3.status == "FAIL" and any("error_rate" in r for r in v3.reasons)  # no budget given: 0
     run = judge_run([v1, v2], ["a", "b"])
     assert run.status == "FAIL" and run.reasons[0].startswith("b: ")
+
+
+def test_a_failing_run_names_the_cause_its_errors_carry():
+    rows = rows_open(10, 10, 1.0, status=404, err="Model not found: tiny")
+    rec = fig.records_from_rows(rows)
+    plan = StagePlan(label="x", duration_s=1, warmup_s=0, rate=10)
+    v = judge_step(fig.client_figures(rec, plan, "open"), fig.error_groups(rec), SelfCheck(valid=True), slo=None)
+    assert v.status == "FAIL" and "does not serve this model" in v.cause

@@ -67,3 +67,26 @@ def test_management_description():
             "workers": [{"id": "9000", "status": "READY", "gpu": True}, {"id": "9001", "status": "UNLOADING", "gpu": False}]}]
     d = parse_description(doc)
     assert (d.batch_size, d.max_batch_delay_ms, d.workers, d.ready_workers, d.gpu_workers) == (4, 100.0, 2, 1, 1)
+
+
+# Captured from TorchServe 0.12 (metrics_mode=prometheus, model_metrics_auto_detect=true) with the
+# batch_metric wrapper in the handler, batchSize 4: its counters carry no _total suffix.
+REAL = """\
+# HELP ts_inference_requests_total Torchserve prometheus counter metric with unit: Count
+# TYPE ts_inference_requests_total counter
+ts_inference_requests_total{model_name="tiny",model_version="default",hostname="vm",} 400.0
+# TYPE Requests2XX counter
+Requests2XX{Level="Host",Hostname="vm",} 408.0
+# TYPE HarnessBatchSize counter
+HarnessBatchSize{ModelName="tiny",Level="Model",BatchSize="4",Hostname="vm",} 100.0
+# TYPE ts_inference_latency_microseconds counter
+ts_inference_latency_microseconds{model_name="tiny",model_version="default",hostname="vm",} 1.705421507199998E7
+# TYPE ts_queue_latency_microseconds counter
+ts_queue_latency_microseconds{model_name="tiny",model_version="default",hostname="vm",} 7541317.976999999
+"""
+
+
+def test_real_torchserve_output():
+    s = snapshot_from_samples(parse_prometheus(REAL), "tiny", 0.0)
+    assert (s.requests, s.batches, s.status) == (400.0, {4: 100.0}, {"2XX": 408.0})
+    assert s.inference_us == pytest.approx(1.705421507199998e7) and s.queue_us == pytest.approx(7541317.977)
