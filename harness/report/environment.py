@@ -34,6 +34,19 @@ def _memory_gib() -> float | None:
         return None
 
 
+def _gpus() -> list[dict]:
+    """GPU model and driver per device (nvidia-smi), [] when there is none."""
+    try:
+        out = subprocess.run(["nvidia-smi", "--query-gpu=name,driver_version", "--format=csv,noheader"],
+                             capture_output=True, text=True, timeout=10)
+    except (OSError, subprocess.TimeoutExpired):
+        return []
+    if out.returncode != 0:
+        return []
+    rows = [[x.strip() for x in line.split(",")] for line in out.stdout.splitlines() if line.strip()]
+    return [{"name": r[0], "driver": r[1] if len(r) > 1 else None} for r in rows]
+
+
 def fingerprint() -> dict:
     return {
         "harness": harness.__version__,
@@ -50,4 +63,5 @@ def fingerprint() -> dict:
         "machine": platform.machine(),
         "cpu_count": os.cpu_count(),
         "memory_gib": _memory_gib(),
+        "gpus": _gpus(),
     }

@@ -43,11 +43,14 @@ def render_summary(report: Report) -> str:
     env = report.environment
     if env:
         lines += ["## Environment", "",
-                  " · ".join(f"{k} {v}" for k, v in env.items() if v is not None and not isinstance(v, dict)), ""]
+                  " · ".join(f"{k} {v}" for k, v in env.items() if v is not None and not isinstance(v, (dict, list))), ""]
+        if env.get("gpus"):
+            lines += ["GPU: " + "; ".join(f"{g.get('name')} (driver {g.get('driver')})" for g in env["gpus"]), ""]
     if report.archive:
         lines += [f"archive sha256 `{report.archive.sha256[:16]}` ({'reused' if report.archive.reused else 'built'})", ""]
     if report.diagnostics:
         lines += ["## Diagnostics", "", *[f"- `{d}`" for d in report.diagnostics], ""]
+    lines += ["Plots: `report.html` in the run directory (self-contained; `harness report RUN_DIR` re-renders it).", ""]
     return "\n".join(lines) + "\n"
 
 
@@ -55,8 +58,10 @@ def _load_section(report: Report) -> list[str]:
     """Filled by the load engine's summary renderer when the run has a load phase."""
     if not report.load:
         return []
+    from harness.report.trials import trials_markdown
+
     try:
         from harness.load.summary import render_load_markdown
     except ImportError:
-        return []
-    return render_load_markdown(report.load)
+        return trials_markdown(report.load_results())
+    return render_load_markdown(report.load) + trials_markdown(report.load_results())

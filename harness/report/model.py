@@ -13,7 +13,9 @@ from typing import Any
 
 from pydantic import BaseModel, Field
 
-SCHEMA_VERSION = "1.0"
+SCHEMA_VERSION = "1.1"
+# 1.1 (additive): CheckResult.atol/rtol/response_sha256/response_file; Report.trials, load_trials,
+# latency_histograms; report.html and junit.xml beside report.json. See docs/reports.md.
 
 
 class Phase(BaseModel):
@@ -33,6 +35,19 @@ class CheckResult(BaseModel):
     request: str = ""
     expect: str | None = None
     response_excerpt: str = ""
+    atol: float | None = None
+    rtol: float | None = None
+    response_sha256: str | None = None  # of the raw response body: the correctness fingerprint
+    response_file: str | None = None  # the full body, relative to the run directory
+
+
+class LatencyHistogram(BaseModel):
+    """Client latency of one load step's successful requests, from the raw per-request timings."""
+
+    trial: int  # 1-based
+    step: str  # the step's label
+    edges_ms: list[float]
+    counts: list[int]
 
 
 class ArchiveInfo(BaseModel):
@@ -58,11 +73,18 @@ class Report(BaseModel):
     endpoint: dict[str, Any] = Field(default_factory=dict)
     phases: list[Phase] = Field(default_factory=list)
     checks: list[CheckResult] = Field(default_factory=list)
-    load: Any = None
+    load: Any = None  # the (first trial's) LoadResult, as JSON
+    trials: int = 1  # load repeats asked for (harness run --trials N)
+    load_trials: list[Any] = Field(default_factory=list)  # every trial's LoadResult when trials > 1
+    latency_histograms: list[LatencyHistogram] = Field(default_factory=list)
     diagnostics: list[str] = Field(default_factory=list)
 
     def phase_seconds(self) -> dict[str, float]:
         return {p.name: p.seconds for p in self.phases}
+
+    def load_results(self) -> list[dict]:
+        """Every load trial's LoadResult (JSON dicts), in run order; [] without a load phase."""
+        return list(self.load_trials) or ([self.load] if self.load else [])
 
 
 def _atomic_write(path: Path, text: str) -> None:
@@ -72,11 +94,13 @@ def _atomic_write(path: Path, text: str) -> None:
 
 
 def write_report(report: Report, run_dir: Path) -> Path:
-    from harness.report.markdown import render_summary
+    """report.json first, then what is rendered from it: summary.md, report.html, junit.xml."""
+    from harness.report.render import render_outputs
 
     run_dir.mkdir(parents=True, exist_ok=True)
     _atomic_write(run_dir / "report.json", json.dumps(report.model_dump(mode="json"), indent=2) + "\n")
-    _atomic_write(run_dir / "summary.md", render_summary(report))
+    for name, text in render_outputs(report).items():
+        _atomic_write(run_dir / name, text)
     return run_dir / "report.json"
 
 
