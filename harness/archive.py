@@ -17,6 +17,7 @@ from importlib.metadata import version
 from pathlib import Path
 
 from harness.errors import ConfigError
+from harness.load import batch_metric
 from harness.procs import run
 from harness.spec import ScenarioSpec
 
@@ -84,6 +85,8 @@ def config_properties(spec: ScenarioSpec) -> dict[str, str]:
         "enable_metrics_api": True,
         "metrics_mode": "prometheus",
         "metrics_format": "prometheus",
+        # Expose handler metrics (the batch-size counter) on the Prometheus endpoint without a yaml.
+        "model_metrics_auto_detect": True,
         "model_store": f"{KSERVE_MODEL_DIR}/model-store",
     }
     props.update({k: v for k, v in spec.torchserve.properties.items() if k != "model_snapshot"})
@@ -146,11 +149,15 @@ def archiver_command(spec: ScenarioSpec, export_path: Path) -> list[str]:
     ]
     if m.model_file:
         cmd += ["--model-file", str(m.model_file)]
-    if m.extra_files:
-        cmd += ["--extra-files", ",".join(str(p) for p in m.extra_files)]
+    cmd += ["--extra-files", ",".join(str(p) for p in extra_files(spec))]
     if m.requirements_file:
         cmd += ["--requirements-file", str(m.requirements_file)]
     return cmd
+
+
+def extra_files(spec: ScenarioSpec) -> list[Path]:
+    """The user's extra files plus batch_metric.py, so that any handler can count its batches."""
+    return [*spec.model.extra_files, batch_metric.source_path()]
 
 
 def inputs_hash(spec: ScenarioSpec) -> str:
@@ -158,7 +165,7 @@ def inputs_hash(spec: ScenarioSpec) -> str:
     h.update(f"torch-model-archiver {version('torch-model-archiver')}".encode())
     m = spec.model
     h.update(json.dumps([m.name, m.version, m.handler], sort_keys=True).encode())
-    files = [m.serialized_file, m.model_file, m.requirements_file, *m.extra_files]
+    files = [m.serialized_file, m.model_file, m.requirements_file, *extra_files(spec)]
     if not m.builtin_handler or m.handler in _TORCHSERVE_HANDLER_FILES:
         files.append(Path(handler_argument(spec)))
     for p in files:

@@ -14,6 +14,7 @@ import json
 import logging
 
 import torch
+from batch_metric import batch_len, record_batch_size  # shipped beside this file in every .mar (archive.py)
 from ts.torch_handler.base_handler import BaseHandler
 
 logger = logging.getLogger(__name__)
@@ -24,9 +25,6 @@ _V2_DTYPES = {
     "UINT8": torch.uint8, "BOOL": torch.bool,
 }
 _TORCH_TO_V2 = {v: k for k, v in _V2_DTYPES.items()}
-
-# Name of the per-batch metric (see harness/load/batch_metric.py for how it is read).
-BATCH_SIZE_METRIC = "HarnessBatchSize"
 
 
 def _is_raw_request(item: object) -> bool:
@@ -53,11 +51,6 @@ class TensorHandler(BaseHandler):
         if isinstance(out, (tuple, list)):
             out = out[0]
         return out.detach().cpu()
-
-    def _record_batch(self, n_requests: int) -> None:
-        metrics = getattr(self.context, "metrics", None)
-        if metrics is not None:
-            metrics.add_metric(BATCH_SIZE_METRIC, n_requests, "count")
 
     # -- envelope modes -----------------------------------------------------------------------
     def _v1_instances(self, instances: list) -> list:
@@ -115,9 +108,7 @@ class TensorHandler(BaseHandler):
         self.context = context
         if not data:
             return []
-        # The TorchServe batch is the set of HTTP requests (context.request_ids), not the instances
-        # an envelope unpacked from the first of them.
-        self._record_batch(len(getattr(context, "request_ids", None) or data))
+        record_batch_size(context, batch_len(data, context))
         first = data[0]
         if _is_raw_request(first):
             return self._raw_batch(data)

@@ -64,7 +64,12 @@ def record_batch_size(context: Any, size: int) -> None:
             logger.warning("batch-size metric not recorded: %s", exc)
 
 
-def _batch_len(data: Any) -> int:
+def batch_len(data: Any, context: Any = None) -> int:
+    """Requests in this batch. TorchServe's own list of request ids is the truth: behind a KServe
+    envelope `data` is the first request's instances, not the batch."""
+    ids = getattr(context, "request_ids", None)
+    if ids:
+        return len(ids)
     try:
         return len(data)
     except TypeError:
@@ -75,7 +80,7 @@ class BatchSizeMetricMixin:
     """Put before the handler base class; counts each batch, then runs the real `handle`."""
 
     def handle(self, data: Any, context: Any):
-        record_batch_size(context, _batch_len(data))
+        record_batch_size(context, batch_len(data, context))
         return super().handle(data, context)  # type: ignore[misc]
 
 
@@ -87,7 +92,7 @@ def with_batch_size_metric(handle: Callable) -> Callable:
     @functools.wraps(handle)
     def wrapper(data: Any, context: Any):
         if data is not None:
-            record_batch_size(context, _batch_len(data))
+            record_batch_size(context, batch_len(data, context))
         return handle(data, context)
 
     return wrapper
