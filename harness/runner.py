@@ -102,7 +102,7 @@ class ScenarioRun:
 
     # -- phases -------------------------------------------------------------------------------------
     def _lint(self) -> None:
-        findings = lint(self.spec)
+        findings = [f for f in lint(self.spec) if f.code not in self.spec.ignore_lints]
         if findings:
             first = findings[0]
             if len(findings) > 1:

@@ -253,6 +253,9 @@ class ScenarioSpec(Strict):
     serving: ServingSpec = Field(default_factory=ServingSpec)
     kubernetes: KubernetesSpec = Field(default_factory=KubernetesSpec)
     checks: list[CheckSpec] = Field(default_factory=list)
+    ignore_lints: list[str] = Field(
+        default_factory=list,
+        description="lint codes to let through on purpose (e.g. envelope-batching, to reproduce that bug)")
     load: LoadSpec | None = Field(None, description="load test: Locust traffic, SLOs (see harness/load/README.md)")
 
     # Set by load_scenario: where the YAML came from (not part of the file format).
