@@ -17,7 +17,7 @@ import signal
 import sys
 from pathlib import Path
 
-from harness.errors import EXIT_OK, EXIT_USAGE, HarnessError
+from harness.errors import EXIT_OK, EXIT_USAGE, ConfigError, HarnessError
 from harness.progress import Progress
 
 TARGETS = ("local", "kind", "gke", "kubeconfig")
@@ -43,6 +43,8 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--no-load", action="store_true", help="skip the scenario's load phase")
     run.add_argument("--trials", type=_positive_int, default=1,
                      help="repeat the load phase N times, keeping every trial (compare uses their spread)")
+    run.add_argument("--workers", type=_positive_int, default=None,
+                     help="Locust worker processes for the load phase (master/worker mode; overrides load.workers)")
     run.add_argument("--quiet", action="store_true", help="no progress lines")
 
     lint = sub.add_parser("lint", help="check a scenario for mistakes without deploying")
@@ -82,6 +84,10 @@ def _cmd_run(args: argparse.Namespace) -> int:
     from harness.spec import load_scenario
 
     spec = load_scenario(args.scenario)
+    if args.workers is not None:
+        if spec.load is None:
+            raise ConfigError("--workers given but the scenario has no load: section", where=str(args.scenario))
+        spec.load.workers = args.workers
     options = RunOptions(target=args.target, report_dir=args.report_dir, real_gcs=args.real_gcs,
                          kubeconfig=args.kubeconfig, context=args.context, keep_on_fail=args.keep_on_fail,
                          run_load=not args.no_load, trials=args.trials, progress=Progress(quiet=args.quiet))
