@@ -168,7 +168,9 @@ class Estimate(BaseModel):
     n: int = Field(0, description="trials")
     cv: float | None = Field(None, description="trial-to-trial coefficient of variation")
     sd: float | None = Field(None, description="trial-to-trial standard deviation")
-    source: Literal["trials", "intervals", "single", "none"] = "none"
+    source: Literal["trials", "intervals", "borrowed", "single", "none"] = Field(
+        "none", description="trials: spread of the trials; intervals: within-run batch means; borrowed: a "
+                            "single run given the other side's run-to-run spread (prediction interval)")
 
 
 def estimate(trial_values: list[float | None], steps_of_trials: list[dict], metric: str) -> Estimate:
@@ -182,10 +184,25 @@ def estimate(trial_values: list[float | None], steps_of_trials: list[dict], metr
                         source="trials")
     samples = interval_samples(steps_of_trials[0], metric) if steps_of_trials else []
     if len(samples) >= 3:
-        m = sum(samples) / len(samples)
-        var = sum((s - m) ** 2 for s in samples) / (len(samples) - 1)
-        return Estimate(value=vals[0], var=var / len(samples), df=len(samples) - 1, n=1, source="intervals")
+        n = len(samples)
+        m = sum(samples) / n
+        ss = sum((s - m) ** 2 for s in samples)
+        var = ss / (n - 1)
+        # Neighbouring intervals are correlated (a slow spell lasts seconds): shrink n to the
+        # effective sample size n(1 - r1)/(1 + r1) from the lag-1 autocorrelation r1.
+        r1 = sum((a - m) * (b - m) for a, b in zip(samples, samples[1:])) / ss if ss > 0 else 0.0
+        n_eff = min(n, max(2.0, n * (1 - r1) / (1 + r1))) if r1 > 0 else float(n)
+        return Estimate(value=vals[0], var=var / n_eff, df=n_eff - 1, n=1, source="intervals")
     return Estimate(value=vals[0], n=1, source="single")
+
+
+def borrow_spread(a: Estimate, b: Estimate) -> None:
+    """A single run compared with several: it is one draw from the same run-to-run spread, so it
+    gets the other side's per-run variance (a prediction interval) instead of its within-run one,
+    which cannot see the noise between runs."""
+    for one, many in ((a, b), (b, a)):
+        if one.n == 1 and one.value is not None and many.source == "trials" and many.sd is not None:
+            one.var, one.df, one.source = many.sd ** 2, many.df, "borrowed"
 
 
 # -- results ---------------------------------------------------------------------------------------
@@ -228,7 +245,9 @@ class RunComparison(BaseModel):
     metrics: list[MetricChange] = Field(default_factory=list)
     load_verdicts: list[tuple[str, str, str]] = Field(default_factory=list, description="(step, baseline, current)")
     environment_changes: list[tuple[str, Any, Any]] = Field(default_factory=list)
-    trials: tuple[int, int] = (0, 0)
+    trials: tuple[int, int] = Field((0, 0), description="load trials on each side (pooled runs included)")
+    runs: tuple[int, int] = Field((1, 1), description="runs on each side (a folder with several runs of a "
+                                                      "scenario pools their trials)")
     _reports: tuple[Report, Report] | None = PrivateAttr(None)  # kept for the HTML plots
 
 
@@ -269,24 +288,26 @@ def collect(path: Path) -> list[tuple[Report, Path]]:
     return [(load_report(f), f.parent) for f in files]
 
 
-def pair_runs(base: list[tuple[Report, Path]], cur: list[tuple[Report, Path]]
-              ) -> tuple[list[tuple[tuple[Report, Path] | None, tuple[Report, Path] | None]], list[str]]:
-    """Pairs (baseline, current); a side is None when that scenario ran on one side only."""
+Runs = list[tuple[Report, Path]]
+
+
+def pair_runs(base: Runs, cur: Runs) -> tuple[list[tuple[Runs, Runs]], list[str]]:
+    """(baseline runs, current runs) per scenario and target, oldest first (the last one is the run
+    whose outputs are compared); a side is [] when that scenario ran on one side only. Two single
+    runs are paired whatever their names."""
     if len(base) == 1 and len(cur) == 1:
-        return [(base[0], cur[0])], []
+        return [(base, cur)], []
 
-    def latest(runs):
-        by: dict[tuple, tuple[Report, Path]] = {}
+    def grouped(runs: Runs) -> dict[tuple, Runs]:
+        by: dict[tuple, Runs] = {}
         for r, d in runs:
-            key = (r.scenario.get("name"), r.target.get("name"))
-            if key not in by or (r.started_at or "") > (by[key][0].started_at or ""):
-                by[key] = (r, d)
-        return by
+            by.setdefault((r.scenario.get("name"), r.target.get("name")), []).append((r, d))
+        return {k: sorted(v, key=lambda x: x[0].started_at or "") for k, v in by.items()}
 
-    b, c = latest(base), latest(cur)
+    b, c = grouped(base), grouped(cur)
     pairs, notes = [], []
     for key in sorted(set(b) | set(c), key=lambda k: (str(k[0]), str(k[1]))):
-        pairs.append((b.get(key), c.get(key)))
+        pairs.append((b.get(key, []), c.get(key, [])))
         if key not in c:
             notes.append(f"{key[0]} on {key[1]}: in the baseline, not in the current runs")
         elif key not in b:
@@ -409,7 +430,11 @@ def _env_changes(base: Report, cur: Report) -> list[tuple[str, Any, Any]]:
     return out
 
 
-def compare_runs(base: Report, bdir: Path, cur: Report, cdir: Path, th: Thresholds | None = None) -> RunComparison:
+def compare_runs(base: Report, bdir: Path, cur: Report, cdir: Path, th: Thresholds | None = None, *,
+                 baseline_pool: list[Report] = (), current_pool: list[Report] = ()) -> RunComparison:
+    """Judge one pair of runs. `base` and `cur` are the runs whose outputs are compared; the
+    optional pools are more (older) runs of the same scenario whose trials join the performance
+    sample, so the run-to-run noise is measured rather than assumed."""
     th = th or Thresholds()
     rc = RunComparison(scenario=str(cur.scenario.get("name")), target=cur.target.get("name"),
                        baseline_run=base.run_id, current_run=cur.run_id, baseline_dir=str(bdir), current_dir=str(cdir),
@@ -423,8 +448,10 @@ def compare_runs(base: Report, bdir: Path, cur: Report, cdir: Path, th: Threshol
         rc.reasons.append(f"the baseline run failed ({base.error.get('line') or base.error.get('what')}): "
                           "its figures are not a baseline")
     rc.checks = _compare_checks(base, bdir, cur, cdir)
-    b_res, c_res = base.load_results(), cur.load_results()
+    b_res = [r for run in (*baseline_pool, base) for r in run.load_results()]
+    c_res = [r for run in (*current_pool, cur) for r in run.load_results()]
     rc.trials = (len(b_res), len(c_res))
+    rc.runs = (1 + len(baseline_pool), 1 + len(current_pool))
     if b_res and not c_res and not cur.error:
         rc.reasons.append("the baseline has a load phase, the current run has none")
     labels_b = list(dict.fromkeys(s.get("label") for r in b_res for s in steps(r)))
@@ -447,9 +474,10 @@ def compare_runs(base: Report, bdir: Path, cur: Report, cdir: Path, th: Threshol
             spec = th.metrics.get(metric, DEFAULT_METRICS[metric])
             bv = [step_metrics(s)[metric] for s in b_steps]
             cv = [step_metrics(s)[metric] for s in c_steps]
+            b_est, c_est = estimate(bv, b_steps, metric), estimate(cv, c_steps, metric)
+            borrow_spread(b_est, c_est)
             mc = MetricChange(step=label, metric=metric, label=name, unit=unit, absolute=spec.absolute,
-                              threshold=spec.threshold, higher_is_worse=worse_up,
-                              baseline=estimate(bv, b_steps, metric), current=estimate(cv, c_steps, metric))
+                              threshold=spec.threshold, higher_is_worse=worse_up, baseline=b_est, current=c_est)
             _judge(mc, spec, th, invalid)
             rc.metrics.append(mc)
     rc.verdict = _run_verdict(rc, base, cur)
@@ -492,10 +520,14 @@ def compare_paths(baseline: Path, current: Path, th: Thresholds | None = None) -
     comp = Comparison(thresholds=th, unpaired=notes, baseline=str(baseline), current=str(current))
     for b, c in pairs:
         if b and c:
-            comp.runs.append(compare_runs(b[0], b[1], c[0], c[1], th))
+            # Older baseline runs pool their trials (the noise between runs, measured); on the
+            # current side only the latest run is judged (an older one may predate the change).
+            comp.runs.append(compare_runs(b[-1][0], b[-1][1], c[-1][0], c[-1][1], th,
+                                          baseline_pool=[r for r, _ in b[:-1]]))
         elif b and not c:
-            rc = RunComparison(scenario=str(b[0].scenario.get("name")), target=b[0].target.get("name"),
-                               baseline_run=b[0].run_id, verdict="regression",
+            last = b[-1][0]
+            rc = RunComparison(scenario=str(last.scenario.get("name")), target=last.target.get("name"),
+                               baseline_run=last.run_id, verdict="regression",
                                reasons=["no current run of this scenario (it vanished from the run set)"])
             comp.runs.append(rc)
     comp.verdict = max((r.verdict for r in comp.runs), key=lambda v: _ORDER[v], default="no change")
@@ -546,7 +578,8 @@ def render_markdown(comp: Comparison) -> str:
         lines.append("")
     for rc in comp.runs:
         lines += [f"## {ICON[rc.verdict]} {rc.scenario} on {rc.target}: {rc.verdict}", "",
-                  f"baseline `{rc.baseline_run}` → current `{rc.current_run}` · trials {rc.trials[0]} → {rc.trials[1]}", ""]
+                  f"baseline `{rc.baseline_run}` → current `{rc.current_run}` · trials {rc.trials[0]} → {rc.trials[1]}"
+                  + (f" · runs pooled {rc.runs[0]} → {rc.runs[1]}" if rc.runs != (1, 1) else ""), ""]
         lines += [f"- {r}" for r in rc.reasons]
         if rc.reasons:
             lines.append("")
@@ -585,7 +618,8 @@ def render_compare_html(comp: Comparison) -> str:
     for rc in comp.runs:
         body.append(f"<h2>{badge(rc.verdict)} {esc(rc.scenario)} on {esc(rc.target)}</h2>"
                     f"<p class=\"muted\">baseline <code>{esc(rc.baseline_run)}</code> → current "
-                    f"<code>{esc(rc.current_run)}</code> · trials {rc.trials[0]} → {rc.trials[1]}</p>")
+                    f"<code>{esc(rc.current_run)}</code> · trials {rc.trials[0]} → {rc.trials[1]}"
+                    + (f" · runs pooled {rc.runs[0]} → {rc.runs[1]}" if rc.runs != (1, 1) else "") + "</p>")
         if rc.reasons:
             body.append("<ul>" + "".join(f"<li>{esc(r)}</li>" for r in rc.reasons) + "</ul>")
         if rc.checks:

@@ -217,9 +217,11 @@ def line_chart(series: list[Series], *, title: str, x_label: str, y_label: str, 
     for s in series:
         if s.band:
             ys += [v for v in (*s.band[0], *s.band[1]) if _ok(v)]
-    ys += [v for v, _ in (hlines or []) if _ok(v)]
     if not xs or not ys:
         return ""
+    # A limit far above the data would flatten it: draw only the limits near the data.
+    hlines = [(v, label) for v, label in (hlines or []) if _ok(v) and v <= 1.5 * max(ys)]
+    ys += [v for v, _ in hlines]
     x_lo, x_hi = min(xs), max(xs)
     for b in bands or []:
         x_lo, x_hi = min(x_lo, b.x0), max(x_hi, b.x1)
@@ -230,6 +232,9 @@ def line_chart(series: list[Series], *, title: str, x_label: str, y_label: str, 
     if not log_x:
         x_lo, x_hi = min(x_lo, x_ticks[0]), max(x_hi, x_ticks[-1])
         x_ticks = [t for t in x_ticks if x_lo <= t <= x_hi]
+        if all(float(x).is_integer() for x in xs):  # trials, users: no 1.5 users
+            whole = [t for t in x_ticks if float(t).is_integer()]
+            x_ticks = whole if len(whole) >= 2 else sorted(set(xs))
     ax = _Axes(x_lo, x_hi, y_ticks[0], y_ticks[-1], width=width, height=height, log_x=log_x)
     n_marks = sum(len(_segments(list(zip(s.xs, s.ys)))) for s in series)
     out = _svg_open(title, ax, "line", n_marks)
@@ -241,7 +246,7 @@ def line_chart(series: list[Series], *, title: str, x_label: str, y_label: str, 
             out.append(f'<text x="{(x0 + x1) / 2:.1f}" y="{ax.top + 12}" text-anchor="middle" font-size="10" '
                        f'fill="#777">{_e(b.label)}</text>')
     out += _axes(ax, x_label, y_label, x_ticks, y_ticks)
-    for value, label in hlines or []:
+    for value, label in hlines:
         if _ok(value):
             y = ax.sy(value)
             out.append(f'<line class="limit" x1="{ax.left}" x2="{ax.left + ax.pw:.1f}" y1="{y:.1f}" y2="{y:.1f}" '

@@ -121,6 +121,21 @@ def test_folders_of_runs_are_paired_by_scenario(tmp_path):
     assert next(r for r in comp.runs if r.scenario == "pipeline").current_run != "pipeline-older"
 
 
+def test_older_baseline_runs_pool_their_trials_and_a_single_run_borrows_the_spread(tmp_path):
+    for i in range(5):  # a noisy machine: +-25% from run to run
+        make_run(tmp_path / "base", seed=300 + i, run_jitter=0.25, run_id=f"digits-{i}",
+                 started_at=f"2026-11-2{i}T03:00:00+00:00")
+    cur = make_run(tmp_path / "cur", seed=310, slowdown=1.2)  # inside that noise
+    comp = compare_paths(tmp_path / "base", cur)
+    rc = comp.runs[0]
+    assert rc.runs == (5, 1) and rc.trials == (5, 1) and rc.baseline_run == "digits-4"
+    p50 = next(m for m in rc.metrics if m.metric == "p50_ms")
+    assert p50.baseline.source == "trials" and p50.current.source == "borrowed"
+    assert p50.verdict != "regression"
+    much_slower = make_run(tmp_path / "slow", seed=311, slowdown=3.0)
+    assert compare_paths(tmp_path / "base", much_slower).verdict == "regression"
+
+
 def test_a_scenario_missing_from_the_current_runs_is_a_regression(tmp_path):
     make_run(tmp_path / "base", name="digits", seed=1)
     make_run(tmp_path / "base", name="pipeline", seed=2)
