@@ -1,0 +1,316 @@
+"""The Kubernetes target end to end, without a cluster: `--target kubeconfig` against FAKES.
+
+The harness runs exactly as against a real cluster (kubeconfig, official client, REST, watches,
+pod logs, websocket port-forward) but the cluster is `harness.fakes.FakeKubeApiServer` with
+`harness.fakes.kserve_controller.FakeKServeController` behind it, which really runs kserve-storage
+and TorchServe for each InferenceService. Nothing is mocked: the predictions come from TorchServe
+through the API server's port-forward, and every failure below is produced by the real program
+(kserve-storage's error, the crashing handler's traceback) or by the fake's documented rules
+(image pull, memory limit, GPUs, ingress). Waits poll with monotonic deadlines; all traffic stays
+on 127.0.0.1. After each run no process of the run or of its pod is left and the namespace is gone
+(or kept and labelled, with --keep-on-fail).
+"""
+from __future__ import annotations
+
+import datetime as dt
+import time
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable, Iterator
+
+import pytest
+
+from harness.archive import build_archive, render_config_properties
+from harness.errors import DeployError
+from harness.fakes import FakeKubeApiServer
+from harness.fakes.kserve_controller import FakeKServeController
+from harness.kube.naming import KEPT_LABEL, namespace_name
+from harness.progress import Progress
+from harness.report.model import Report
+from harness.runner import RunOptions, ScenarioRun, make_target, new_run_id
+from harness.spec import load_scenario
+from harness.storage import GcsEmulator, GcsStore, kserve_layout
+from tests.helpers import SCENARIOS, processes_touching
+
+CRASHING_HANDLER = Path(__file__).resolve().parents[1] / "data" / "crashing_handler.py"
+ISVC = "inferenceservices.serving.kserve.io"
+
+
+def eventually(probe: Callable[[], object], *, timeout_s: float, what: str) -> object:
+    deadline = time.monotonic() + timeout_s
+    while True:
+        value = probe()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"{what}: not within {timeout_s:g}s")
+        time.sleep(0.05)  # sleep-ok: polling a condition with a deadline
+
+
+class PhaseClock(Progress):
+    """Progress that remembers when each of the runner's phases ended (monotonic clock)."""
+
+    def __init__(self) -> None:
+        super().__init__(quiet=True)
+        self.ended: dict[str, float] = {}
+        self.failed: dict[str, float] = {}
+
+    @contextmanager
+    def phase(self, name: str, doing: str) -> Iterator[None]:
+        try:
+            yield
+        except BaseException:
+            self.failed[name] = time.monotonic()
+            raise
+        self.ended[name] = time.monotonic()
+
+
+@dataclass
+class Outcome:
+    report: Report
+    run_dir: Path
+    namespace: str
+    clock: PhaseClock
+    started: float
+
+
+@dataclass
+class FakeCluster:
+    """A fake API server + fake KServe, and the harness's options for `--target kubeconfig` on it."""
+
+    kube: FakeKubeApiServer
+    controller: FakeKServeController
+    kubeconfig: Path
+    options: RunOptions
+    outcomes: list[Outcome] = field(default_factory=list)
+
+    def run(self, scenario: Path, **overrides) -> Outcome:
+        """`harness run SCENARIO --target kubeconfig --kubeconfig ...`, through the runner."""
+        clock = PhaseClock()
+        options = RunOptions(**{**vars(self.options), "progress": clock, **overrides})
+        run = ScenarioRun(load_scenario(scenario), options)
+        # The fake cluster's storage-initializer reads the GCS emulator this run uploads to.
+        self.controller.emulator_host = lambda: run.report.storage.get("emulator_host")
+        started = time.monotonic()
+        report = run.execute()
+        outcome = Outcome(report, run.run_dir, namespace_name(run.run_id, run.spec.name), clock, started)
+        self.outcomes.append(outcome)
+        return outcome
+
+    def assert_cleaned_up(self, outcome: Outcome, *, kept: bool = False) -> None:
+        """No process of the run or of its pod is left; the namespace is gone (or kept, labelled)."""
+        pods = self.controller.work_dir / outcome.namespace
+        eventually(lambda: not processes_touching(pods) and not processes_touching(outcome.run_dir),
+                   timeout_s=30, what=f"processes of {outcome.namespace} gone: "
+                   f"{processes_touching(pods) + processes_touching(outcome.run_dir)}")
+        namespaces = {n["metadata"]["name"]: n for n in self.kube.store.list("namespaces")}
+        if kept:
+            assert namespaces[outcome.namespace]["metadata"]["labels"][KEPT_LABEL] == "true"
+        else:
+            assert outcome.namespace not in namespaces
+
+
+@pytest.fixture
+def fake_cluster(tmp_path: Path, harness_options: RunOptions):
+    """Start a fake cluster: `fake_cluster(**FakeKServeController kwargs) -> FakeCluster`."""
+    started: list[tuple[FakeKubeApiServer, FakeKServeController]] = []
+
+    def _start(**controller_kwargs) -> FakeCluster:
+        kube = FakeKubeApiServer().start()
+        controller = FakeKServeController(kube.store, tmp_path / "kserve", emulator_host=None, **controller_kwargs)
+        started.append((kube, controller))
+        controller.start()
+        kubeconfig = kube.write_kubeconfig(tmp_path / "kubeconfig")
+        options = RunOptions(**{**vars(harness_options), "target": "kubeconfig", "kubeconfig": str(kubeconfig),
+                                "context": None, "report_dir": tmp_path / "reports", "run_load": False})
+        return FakeCluster(kube, controller, kubeconfig, options)
+
+    yield _start
+    for kube, controller in started:
+        controller.stop()
+        kube.stop()
+    assert processes_touching(tmp_path) == []
+
+
+# --- (a) the shipped scenarios pass -----------------------------------------------------------------
+
+@pytest.mark.parametrize("scenario", ["digits.yaml", "digits-v2.yaml"])
+def test_shipped_scenario_passes_through_kubeconfig(fake_cluster, scenario):
+    cluster = fake_cluster()
+    outcome = cluster.run(SCENARIOS / scenario)
+    report = outcome.report
+    assert report.error is None, report.error
+    assert report.passed and report.exit_code == 0
+    assert report.checks and all(c.passed for c in report.checks)
+    assert report.target["name"] == "kubeconfig"
+    endpoint = report.endpoint
+    pod = endpoint["pod"]
+    assert endpoint["base_url"].startswith("http://127.0.0.1:")
+    assert endpoint["forwarded"]["predictor"].endswith(f"-> {pod}:8080")
+    assert endpoint["namespace"] == outcome.namespace and pod.startswith(f"{endpoint['inferenceservice']}-predictor-")
+
+    ns = outcome.namespace
+    created = cluster.controller.find("isvc-created", ns)[0].mono
+    ready = cluster.controller.find("isvc-ready", ns)[0].mono
+    first = outcome.clock.ended["warm-up"]  # the first predict (the first check's request), HTTP 200
+    correct = outcome.clock.ended["checks"]  # ... and its answer compared with the expected body
+    print(f"\n{scenario}: InferenceService created -> Ready {ready - created:.2f}s -> first prediction "
+          f"{first - created:.2f}s -> checks passed {correct - created:.2f}s "
+          f"(whole run {correct - outcome.started:.2f}s)")
+    assert created < ready < first <= correct
+    cluster.assert_cleaned_up(outcome)
+
+
+# --- (b) storage-initializer ----------------------------------------------------------------------
+
+def test_bad_storage_uri_names_the_storage_initializer_with_kserve_storages_error(fake_cluster, tmp_path,
+                                                                                  harness_options):
+    """Upload to one prefix, point the InferenceService at another: the real kserve-storage error,
+    named within seconds of the init container's failure (not at the 900 s readiness deadline).
+    With --keep-on-fail the pod goes on as on a cluster: restart, Init:CrashLoopBackOff, KServe's
+    ModelLoadFailed; stopping the controller ends it."""
+    cluster = fake_cluster()
+    spec = load_scenario(SCENARIOS / "digits.yaml")
+    run_id = new_run_id("bad-uri")
+    ns = namespace_name(run_id, spec.name)
+    with GcsEmulator(tmp_path) as emulator:
+        cluster.controller.emulator_host = emulator.host
+        archive = build_archive(spec, harness_options.cache_dir)
+        GcsStore.for_emulator(emulator.host).upload("gs://harness-e2e/uploaded/digits",
+                                                    kserve_layout(archive.path, render_config_properties(spec)))
+        pod_events = cluster.kube.store.subscribe("pods")
+        options = RunOptions(**{**vars(cluster.options), "keep_on_fail": True})
+        target = make_target(options, tmp_path / "run", run_id, emulator.host)
+        with pytest.raises(DeployError) as info:
+            with target:
+                try:
+                    target.deploy(spec, "gs://harness-e2e/elsewhere/digits")
+                finally:
+                    raised = time.monotonic()
+        failed = cluster.controller.find("storage-initializer-failed", ns)
+        assert failed, cluster.controller.marks
+        latency = raised - failed[0].mono
+        print(f"\nstorage-initializer failed -> DeployError raised {latency:.3f}s later")
+        assert 0 <= latency < 5.0
+
+        err = info.value
+        pod = cluster.controller.find("pod-created", ns)[0].name
+        log = (tmp_path / "kserve" / ns / pod / "storage-initializer.0.log").read_text()
+        kserve_storage_error = log.strip().splitlines()[-1]  # what kserve-storage raised
+        assert kserve_storage_error.startswith("RuntimeError: ")
+        line = err.one_line()
+        assert line.startswith("not ready: storage-initializer failed (exit code 1): ")
+        assert kserve_storage_error in line
+        assert err.where == f"pod {ns}/{pod} container storage-initializer"
+        assert "gs://harness-e2e/elsewhere/digits" in err.details  # the whole init container log
+        events = []
+        while (event := pod_events.get(timeout=0)) is not None:
+            events.append(event)
+        pod_events.close()
+        finished = dt.datetime.fromisoformat(failed_state(events, pod)["finishedAt"].replace("Z", "+00:00"))
+        assert (dt.datetime.now(dt.timezone.utc) - finished).total_seconds() < 10
+
+        # The kept pod carries on like a kubelet's: restarted once, then Init:CrashLoopBackOff.
+        eventually(lambda: cluster.controller.find("crash-loop-backoff", ns), timeout_s=30,
+                   what="storage-initializer in CrashLoopBackOff")
+        (init,) = cluster.kube.store.get("pods", pod, ns)["status"]["initContainerStatuses"]
+        assert init["state"]["waiting"]["reason"] == "CrashLoopBackOff" and init["restartCount"] == 1
+        assert init["lastState"]["terminated"]["exitCode"] == 1
+        assert kserve_storage_error in cluster.kube.store.read_log(ns, pod, "storage-initializer", previous=True)
+        failure = cluster.kube.store.get(ISVC, spec.name, ns)["status"]["modelStatus"]["lastFailureInfo"]
+        assert failure["reason"] == "ModelLoadFailed" and kserve_storage_error in failure["message"]
+        namespace = cluster.kube.store.get("namespaces", ns)
+        assert namespace["metadata"]["labels"][KEPT_LABEL] == "true"
+        cluster.controller.stop()  # what the fake never got to delete stops with it
+        assert processes_touching(tmp_path / "kserve" / ns) == []
+
+
+def failed_state(events, pod: str) -> dict:
+    """The storage-initializer's terminated state (exit code 1) as the pod's watch events showed it."""
+    for event in events:
+        if event.name != pod:
+            continue
+        for cs in (event.object.get("status") or {}).get("initContainerStatuses") or []:
+            term = (cs.get("state") or {}).get("terminated")
+            if term and term.get("exitCode") == 1:
+                return term
+    raise AssertionError(f"no terminated storage-initializer state was published for {pod}")
+
+
+# --- (c)-(g) the other failure classes, through the runner ------------------------------------------
+
+def test_crashing_handler_is_crash_loop_back_off_with_the_model_containers_log(fake_cluster, scenario_copy):
+    cluster = fake_cluster()
+    outcome = cluster.run(scenario_copy("digits.yaml", {"model": {"handler": str(CRASHING_HANDLER)}}))
+    error = outcome.report.error
+    assert outcome.report.exit_code == 1 and error["type"] == "DeployError", error
+    assert error["what"].startswith("kserve-container is in CrashLoopBackOff (exit code 1, 1 restarts)")
+    assert error["where"].endswith("container kserve-container")
+    assert "kubectl logs" in error["details"]
+    assert "RuntimeError: harness-test: this handler crashes on purpose during initialize" in error["details"]
+    assert cluster.controller.find("crash-loop-backoff", outcome.namespace)
+    assert any(p.endswith("kserve-container.previous.log") for p in outcome.report.diagnostics)
+    cluster.assert_cleaned_up(outcome)
+
+
+def test_gpu_request_without_a_gpu_node_is_unschedulable(fake_cluster, scenario_copy):
+    # With a cluster autoscaler that cannot help (GKE without a GPU pool): named once it says so.
+    # Without one (kind), the harness waits UNSCHEDULABLE_GRACE_S for an autoscaler first.
+    cluster = fake_cluster(gpus_available=0, cluster_autoscaler=True)
+    outcome = cluster.run(scenario_copy("digits.yaml", {"kubernetes": {"gpus": 1}}), keep_on_fail=True)
+    error = outcome.report.error
+    assert error["type"] == "DeployError", error
+    assert error["what"].startswith("pod digits-predictor-")
+    assert "is unschedulable: 0/1 nodes are available: 1 Insufficient nvidia.com/gpu." in error["what"]
+    assert "(cluster autoscaler: pod didn't trigger scale-up" in error["what"]
+    assert "GPU" in error["hint"]
+    assert time.monotonic() - outcome.started < 30  # not the readiness deadline, nor the autoscaler grace
+    assert not cluster.controller.find("storage-initializer-started", outcome.namespace)
+    cluster.assert_cleaned_up(outcome, kept=True)  # --keep-on-fail: the Pending pod stays to be read
+
+
+def test_missing_runtime_image_is_an_image_pull_failure(fake_cluster, scenario_copy):
+    cluster = fake_cluster()
+    outcome = cluster.run(scenario_copy("digits.yaml", {"kubernetes": {"runtime_version": "does-not-exist"}}))
+    error = outcome.report.error
+    assert error["type"] == "DeployError", error
+    assert error["what"].startswith("image pull failure for kserve-container (pytorch/torchserve-kfs:does-not-exist)")
+    assert 'failed to pull and unpack image "docker.io/pytorch/torchserve-kfs:does-not-exist"' in error["what"]
+    assert cluster.controller.find("storage-initializer-succeeded", outcome.namespace)  # init ran first, for real
+    cluster.assert_cleaned_up(outcome)
+
+
+def test_memory_limit_below_the_runtimes_request_is_refused_by_the_api_server(fake_cluster, scenario_copy):
+    """KServe merges the runtime's 2Gi request with the scenario's limit: no pod can be created."""
+    cluster = fake_cluster()
+    outcome = cluster.run(scenario_copy("digits.yaml", {"kubernetes": {"resources": {"limits": {"memory": "64Mi"}}}}))
+    error = outcome.report.error
+    assert error["type"] == "DeployError", error
+    assert error["what"].startswith("predictor pods cannot be created: Error creating: Pod \"digits-predictor-")
+    assert 'Invalid value: "2Gi": must be less than or equal to memory limit of 64Mi' in error["what"]
+    cluster.assert_cleaned_up(outcome)
+
+
+def test_memory_limit_below_torchserves_needs_is_oom_killed(fake_cluster, scenario_copy):
+    cluster = fake_cluster()
+    outcome = cluster.run(scenario_copy("digits.yaml", {"kubernetes": {"resources": {
+        "requests": {"memory": "64Mi"}, "limits": {"memory": "64Mi"}}}}))
+    error = outcome.report.error
+    assert error["type"] == "DeployError", error
+    assert error["what"].startswith("kserve-container was OOMKilled (memory limit 64Mi)")
+    assert "exit code 137" in error["details"]
+    assert cluster.controller.find("oom-killed", outcome.namespace)
+    cluster.assert_cleaned_up(outcome)
+
+
+def test_ingress_not_configured_is_named(fake_cluster, scenario_copy):
+    """Reaching the model through the ingress needs status.url: the fake's ingress never works."""
+    cluster = fake_cluster(ingress_configured=False)
+    outcome = cluster.run(scenario_copy("digits.yaml", {"kubernetes": {"ingress": "ingress"}}))
+    error = outcome.report.error
+    assert error["type"] == "DeployError", error
+    assert error["what"].startswith("ingress not configured: the predictor is ready but IngressReady is False")
+    assert "IngressNotConfigured" in error["what"]
+    assert cluster.controller.find("container-ready", outcome.namespace)  # the predictor itself served
+    cluster.assert_cleaned_up(outcome)
