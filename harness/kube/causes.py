@@ -436,6 +436,16 @@ def diagnose(isvc: Any, pods: Iterable[Any], events: Iterable[Any] = (), *, need
         if cause:
             return Verdict("failed", summary, cause=cause, url=url)
     cause = event_cause(events) or isvc_cause(isvc, need_url=need_url, now=now)
+    if cause and cause.code == "model-status" and live and _model_load_failed(isvc):
+        # KServe derives ModelLoadFailed from these pods' containers, already on the first crash,
+        # and never clears it; the pod causes above name the same failure once it is final
+        # (storage-initializer failed, CrashLoopBackOff, OOMKilled), with the container's log.
+        cause = None
     if cause:
         return Verdict("failed", summary, cause=cause, url=url)
     return Verdict("pending", summary, url=url)
+
+
+def _model_load_failed(isvc: dict | None) -> bool:
+    failure = (((isvc or {}).get("status") or {}).get("modelStatus") or {}).get("lastFailureInfo") or {}
+    return failure.get("reason") == "ModelLoadFailed"
