@@ -39,6 +39,8 @@ def build_parser() -> argparse.ArgumentParser:
     _add_target_args(run)
     run.add_argument("--report-dir", type=Path, default=Path("reports"), help="where run directories go")
     run.add_argument("--real-gcs", action="store_true", help="upload to real GCS (default: a local GCS emulator)")
+    run.add_argument("--storage-emulator-host", metavar="URL",
+                     help="upload to this running GCS emulator instead of starting one (kind: http://127.0.0.1:9023)")
     run.add_argument("--cache-dir", type=Path, help="archive cache (default: ~/.cache/kserve-harness)")
     run.add_argument("--no-load", action="store_true", help="skip the scenario's load phase")
     run.add_argument("--trials", type=_positive_int, default=1,
@@ -89,6 +91,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
             raise ConfigError("--workers given but the scenario has no load: section", where=str(args.scenario))
         spec.load.workers = args.workers
     options = RunOptions(target=args.target, report_dir=args.report_dir, real_gcs=args.real_gcs,
+                         storage_emulator_host=args.storage_emulator_host,
                          kubeconfig=args.kubeconfig, context=args.context, keep_on_fail=args.keep_on_fail,
                          run_load=not args.no_load, trials=args.trials, progress=Progress(quiet=args.quiet))
     if args.cache_dir:

@@ -35,6 +35,8 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     group.addoption("--keep-cluster", action="store_true", help="kind: keep the cluster after the session")
     group.addoption("--keep-on-fail", action="store_true", help="keep the namespace of a failed scenario")
     group.addoption("--real-gcs", action="store_true", help="upload to real GCS instead of the emulator")
+    group.addoption("--storage-emulator-host", default=None, metavar="URL",
+                    help="upload to this running GCS emulator (kind: http://127.0.0.1:9023) instead of a private one")
     group.addoption("--harness-report-dir", default=None,
                     help="where run directories go (default: a temporary directory per session)")
 
@@ -52,6 +54,7 @@ def harness_options(request: pytest.FixtureRequest, tmp_path_factory: pytest.Tem
         target=cfg.getoption("--target"),
         report_dir=Path(report_dir) if report_dir else tmp_path_factory.mktemp("harness-reports"),
         real_gcs=cfg.getoption("--real-gcs"),
+        storage_emulator_host=cfg.getoption("--storage-emulator-host"),
         kubeconfig=cfg.getoption("--kubeconfig"),
         context=cfg.getoption("--kube-context"),
         keep_on_fail=cfg.getoption("--keep-on-fail"),

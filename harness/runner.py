@@ -41,6 +41,9 @@ class RunOptions:
     target: str = "local"
     report_dir: Path = Path("reports")
     real_gcs: bool = False
+    # An emulator that is already running and that the predictor can reach too (kind: the
+    # in-cluster one published on 127.0.0.1:9023); None starts a private one on 127.0.0.1.
+    storage_emulator_host: str | None = None
     cache_dir: Path = field(default_factory=default_cache_dir)
     kubeconfig: str | None = None
     context: str | None = None
@@ -123,6 +126,9 @@ class ScenarioRun:
         with self._phase("upload", f"uploading the KServe layout to {uri}") as ph:
             if self.options.real_gcs:
                 store, emulator_host = GcsStore.for_gcs(), None
+            elif self.options.storage_emulator_host:
+                emulator_host = self.options.storage_emulator_host
+                store = GcsStore.for_emulator(emulator_host)
             else:
                 emulator = stack.enter_context(GcsEmulator(self.diag_dir))
                 store, emulator_host = GcsStore.for_emulator(emulator.host), emulator.host

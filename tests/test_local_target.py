@@ -116,3 +116,14 @@ def test_ctrl_c_during_startup_stops_everything(tmp_path, scenario_copy):
     report = Report.model_validate_json(next(report_dir.glob("*/report.json")).read_text())
     assert report.error["type"] == "Interrupted"
     assert_nothing_left(report, report_dir)
+
+
+def test_an_external_emulator_is_used_and_left_running(run_scenario, tmp_path):
+    from harness.storage import GcsEmulator
+    from tests.helpers import SCENARIOS
+
+    with GcsEmulator(tmp_path / "emu") as emu:
+        report = run_scenario(SCENARIOS / "digits.yaml", storage_emulator_host=emu.host)
+        assert report.passed and report.storage["emulator_host"] == emu.host
+        assert not port_is_free(emu.port)  # the run did not stop what it did not start
+    assert "gcs-emulator.log" not in " ".join(report.diagnostics)
