@@ -126,8 +126,7 @@ class ScenarioRun:
         with self._phase("upload", f"uploading the KServe layout to {uri}") as ph:
             if self.options.real_gcs:
                 store, emulator_host = GcsStore.for_gcs(), None
-            elif self.options.storage_emulator_host:
-                emulator_host = self.options.storage_emulator_host
+            elif emulator_host := self._shared_emulator_host():
                 store = GcsStore.for_emulator(emulator_host)
             else:
                 emulator = stack.enter_context(GcsEmulator(self.diag_dir))
@@ -137,6 +136,14 @@ class ScenarioRun:
             self.report.storage = {"uri": uri, "backend": "gcs" if self.options.real_gcs else "gcs-emulator",
                                    "emulator_host": emulator_host, "objects": [vars(o) for o in objects]}
         return emulator_host
+
+    def _shared_emulator_host(self) -> str | None:
+        """An emulator the predictor can reach too: given, or kind's in-cluster one (clusters/kind)."""
+        if self.options.storage_emulator_host or self.options.target != "kind":
+            return self.options.storage_emulator_host
+        from harness.kube.cluster import KIND_GCS_EMULATOR_HOST
+
+        return KIND_GCS_EMULATOR_HOST
 
     def _deploy(self, stack: ExitStack, emulator_host: str | None) -> None:
         target = make_target(self.options, self.run_dir, self.run_id, emulator_host)
