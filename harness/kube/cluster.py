@@ -10,6 +10,7 @@ and is re-exported here.
 """
 from __future__ import annotations
 
+import json
 import os
 import shutil
 from pathlib import Path
@@ -106,15 +107,20 @@ def reachable(kubeconfig: str | None = None, context: str | None = None, *,
 
 
 def kserve_installed(api_client: client.ApiClient) -> bool:
-    """Whether the InferenceService CRD exists (KServe is installed)."""
+    """Whether the API server serves InferenceServices (serving.kserve.io/v1beta1).
+
+    Asks API discovery, which every authenticated user may read (reading the CRD itself needs a
+    cluster-scoped permission that test users often lack).
+    """
     try:
-        client.ApiextensionsV1Api(api_client).read_custom_resource_definition(
-            ISVC_CRD, _preload_content=False, _request_timeout=(10.0, 30.0))
-        return True
+        resp = client.CustomObjectsApi(api_client).get_api_resources(
+            "serving.kserve.io", "v1beta1", _preload_content=False, _request_timeout=(10.0, 30.0))
+        body = json.loads(resp.data or b"{}")  # read fully: the connection goes back to the pool
     except ApiException as exc:
         if exc.status == 404:
             return False
         raise EnvironmentProblem(f"cannot check for KServe: {api_error_text(exc)}", where=ISVC_CRD) from exc
+    return any(r.get("name") == "inferenceservices" for r in body.get("resources") or [])
 
 
 class KindCluster:

@@ -16,6 +16,7 @@ import logging
 import select
 import socket
 import threading
+import time
 from typing import Any
 
 from kubernetes import client
@@ -131,6 +132,8 @@ class PortForward:
                     except Exception:  # noqa: BLE001 - closing is best effort
                         pass
                     self._track(closable, add=False)
+            if pf is not None:
+                _release_websocket(pf, self.remote_port)
 
     def _track(self, obj: Any, *, add: bool) -> None:
         with self._conns_lock:
@@ -161,6 +164,24 @@ class PortForward:
 
     def __exit__(self, *exc: object) -> None:
         self.stop()
+
+
+def _release_websocket(pf: Any, port: int, timeout_s: float = 5.0) -> None:
+    """Close the port-forward's WebSocket once the client's proxy thread is done with it.
+
+    Why: when the API server closes the stream first (the pod side closed), websocket-client marks
+    the socket disconnected on the close frame, and the client's proxy then skips closing it; the
+    socket would linger until garbage collection. The proxy closes its end of the local socket
+    pair as its last use of the stream, so that is the signal to close the WebSocket for good.
+    """
+    local = getattr(pf, "local_ports", {}).get(port)
+    deadline = time.monotonic() + timeout_s
+    while local is not None and local.python.fileno() != -1 and time.monotonic() < deadline:
+        time.sleep(0.01)
+    try:
+        pf.websocket.shutdown()  # idempotent: a no-op when the proxy already closed it
+    except Exception:  # noqa: BLE001 - best effort
+        pass
 
 
 def _pump(a: socket.socket, b: Any, stop: threading.Event) -> None:

@@ -18,7 +18,8 @@ import pytest
 import yaml
 
 from harness.errors import DeployError, EnvironmentProblem
-from harness.fakes import FakeKubeApiServer, ResourceType
+from harness.fakes import FakeKubeApiServer, FakeKubeStore, ResourceRegistry
+from harness.fakes.kube_resources import BUILTIN_TYPES
 from harness.kube import diagnostics
 from harness.kube.api import Kube
 from harness.kube.cluster import load_api_client, probe, reachable
@@ -336,20 +337,24 @@ def test_mark_failed_keeps_a_namespace_after_failed_checks(fake, api_client, bac
 
 
 def test_make_target_on_any_kubeconfig(fake, kubeconfig):
-    with pytest.raises(EnvironmentProblem, match="KServe is not installed"):
-        make_target("kubeconfig", kubeconfig=str(kubeconfig), context="fake-kube", run_id="r",
-                    keep_on_fail=False, keep_cluster=False)
-    fake.store.registry.register(ResourceType("apiextensions.k8s.io", "v1", "customresourcedefinitions",
-                                              "CustomResourceDefinition", namespaced=False))
-    fake.store.create("customresourcedefinitions.apiextensions.k8s.io",
-                      {"metadata": {"name": "inferenceservices.serving.kserve.io"}})
     target = make_target("kubeconfig", kubeconfig=str(kubeconfig), context="fake-kube", run_id="r",
                          keep_on_fail=False, keep_cluster=False)
     try:
         assert isinstance(target, KubernetesTarget) and target.name == "kubeconfig"
+        assert target.storage_emulator_host is None  # not kind: models live in real GCS
     finally:
         target.teardown()
         target.api_client.close()
+
+
+def test_make_target_says_when_kserve_is_missing(tmp_path):
+    without_kserve = ResourceRegistry(tuple(t for t in BUILTIN_TYPES if t.group != "serving.kserve.io"))
+    with FakeKubeApiServer(FakeKubeStore(without_kserve)) as server:
+        path = server.write_kubeconfig(tmp_path / "kubeconfig")
+        with pytest.raises(EnvironmentProblem, match="KServe is not installed") as info:
+            make_target("gke", kubeconfig=str(path), context=None, run_id="r", keep_on_fail=False,
+                        keep_cluster=False)
+    assert "clusters/gke/README.md" in info.value.hint
 
 
 def test_storage_service_account_is_copied_into_the_run_namespace(fake, api_client, backend):
