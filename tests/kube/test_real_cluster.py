@@ -151,7 +151,7 @@ def test_unschedulable_gpu_request_is_named(cluster):
 
 def test_image_pull_failure_is_named(cluster, tmp_path):
     uri = model_uri(cluster, tmp_path)
-    spec = scenario("bad-image", image="registry.invalid/kserve-harness/no-such-image:0")
+    spec = scenario("bad-image", image="registry.invalid/kserve-harness/does-not-exist:0")
     err = deploy_failure(cluster, spec, uri)
     assert err.what.startswith("image pull failure for kserve-container"), err.what
 
