@@ -2,7 +2,7 @@
 
 Flow: `manifest` renders the InferenceService from a scenario; `cluster` finds or creates the
 cluster and an ApiClient for it; `namespaces` creates the labelled per-run namespace (and sweeps
-orphans); `readiness` watches the InferenceService, its pods and events until Ready or a named
+orphans); `credentials` copies the storage service account into it; `readiness` watches the InferenceService, its pods and events until Ready or a named
 cause; `diagnostics` saves what happened; `portforward` reaches the predictor pod.
 `harness.targets.kubernetes` ties them into a Target. Nothing here touches global kubernetes
 configuration or os.environ: every call takes an explicit ApiClient.

@@ -14,7 +14,6 @@ from __future__ import annotations
 import queue
 import threading
 import time
-from typing import Any
 
 from harness.errors import DeployError
 from harness.kube.api import Kube, OpenStreams, api_error_text
