@@ -28,6 +28,7 @@ def _add_target_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--kubeconfig", help="kubeconfig file for kind/gke/kubeconfig targets")
     p.add_argument("--context", help="kubeconfig context")
     p.add_argument("--keep-on-fail", action="store_true", help="keep the namespace of a failed run for debugging")
+    p.add_argument("--keep-cluster", action="store_true", help="kind: keep a cluster this run created")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -93,6 +94,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
     options = RunOptions(target=args.target, report_dir=args.report_dir, real_gcs=args.real_gcs,
                          storage_emulator_host=args.storage_emulator_host,
                          kubeconfig=args.kubeconfig, context=args.context, keep_on_fail=args.keep_on_fail,
+                         keep_cluster=args.keep_cluster,
                          run_load=not args.no_load, trials=args.trials, progress=Progress(quiet=args.quiet))
     if args.cache_dir:
         options.cache_dir = args.cache_dir

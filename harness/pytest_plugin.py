@@ -58,6 +58,7 @@ def harness_options(request: pytest.FixtureRequest, tmp_path_factory: pytest.Tem
         kubeconfig=cfg.getoption("--kubeconfig"),
         context=cfg.getoption("--kube-context"),
         keep_on_fail=cfg.getoption("--keep-on-fail"),
+        keep_cluster=cfg.getoption("--keep-cluster"),
         progress=Progress(quiet=True),
     )
 

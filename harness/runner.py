@@ -48,6 +48,7 @@ class RunOptions:
     kubeconfig: str | None = None
     context: str | None = None
     keep_on_fail: bool = False
+    keep_cluster: bool = False
     run_load: bool = True
     trials: int = 1  # load phase repeats (harness run --trials N); every trial is kept in the report
     progress: Progress = field(default_factory=Progress)
@@ -70,7 +71,7 @@ def make_target(options: RunOptions, run_dir: Path, run_id: str, emulator_host: 
     from harness.targets.kubernetes import make_target as make_kube_target
 
     return make_kube_target(options.target, kubeconfig=options.kubeconfig, context=options.context, run_id=run_id,
-                            keep_on_fail=options.keep_on_fail, keep_cluster=True)
+                            keep_on_fail=options.keep_on_fail, keep_cluster=options.keep_cluster)
 
 
 class ScenarioRun:
@@ -88,6 +89,7 @@ class ScenarioRun:
                       "sha256": spec.file_hash(), "description": spec.description},
         )
         self.endpoint: Endpoint | None = None
+        self.target: Target | None = None
 
     @contextmanager
     def _phase(self, name: str, doing: str) -> Iterator[Phase]:
@@ -146,7 +148,7 @@ class ScenarioRun:
         return KIND_GCS_EMULATOR_HOST
 
     def _deploy(self, stack: ExitStack, emulator_host: str | None) -> None:
-        target = make_target(self.options, self.run_dir, self.run_id, emulator_host)
+        target = self.target = make_target(self.options, self.run_dir, self.run_id, emulator_host)
         stack.enter_context(target)
         stack.callback(self._collect_diagnostics, target)  # runs before the target's teardown
         with self._phase("deploy", f"deploying on the {target.name} target") as ph:
@@ -245,6 +247,10 @@ class ScenarioRun:
             with self._phase("teardown", "stopping everything the run started"):
                 stack.close()
 
+    def _verdict(self) -> bool:
+        checks_ok = all(c.passed for c in self.report.checks)
+        return checks_ok and all(trial_passed(r) for r in self.report.load_results())
+
     def record_error(self, exc: HarnessError) -> None:
         self.report.error = exc.to_dict()
         self.report.exit_code = exc.exit_code
@@ -264,9 +270,9 @@ class ScenarioRun:
                 with Predictor(self.endpoint) as predictor:
                     self._checks(predictor)
                 self._load()
-            checks_ok = all(c.passed for c in self.report.checks)
-            load_ok = all(trial_passed(r) for r in self.report.load_results())
-            self.report.passed = checks_ok and load_ok
+                if not self._verdict() and hasattr(self.target, "mark_failed"):
+                    self.target.mark_failed()  # --keep-on-fail keeps what failed a check or SLO too
+            self.report.passed = self._verdict()
             self.report.exit_code = EXIT_OK if self.report.passed else EXIT_FAILED
         except HarnessError as exc:
             self.record_error(exc)

@@ -162,6 +162,24 @@ def test_shipped_scenario_passes_through_kubeconfig(fake_cluster, scenario):
     cluster.assert_cleaned_up(outcome)
 
 
+def test_keep_on_fail_keeps_the_namespace_of_a_failed_check(fake_cluster, scenario_copy, tmp_path):
+    import json
+
+    wrong = tmp_path / "wrong.json"
+    wrong.write_text(json.dumps({"predictions": [[0.0] * 10] * 3}))
+    cluster = fake_cluster()
+    outcome = cluster.run(scenario_copy("digits.yaml", {"checks": [{
+        "name": "wrong", "request": str(SCENARIOS.parent / "fixtures/digits/request_v1.json"), "expect": str(wrong)}]}),
+        keep_on_fail=True)
+    assert outcome.report.exit_code == 1 and outcome.report.error is None
+    assert not outcome.report.checks[0].passed
+    # Kept as it failed, pods still serving (for a human to poke at); the fixture's controller.stop()
+    # then ends them and asserts nothing is left.
+    namespace = cluster.kube.store.get("namespaces", outcome.namespace)
+    assert namespace["metadata"]["labels"][KEPT_LABEL] == "true"
+    assert cluster.kube.store.list("pods", outcome.namespace)
+
+
 # --- (b) storage-initializer ----------------------------------------------------------------------
 
 def test_bad_storage_uri_names_the_storage_initializer_with_kserve_storages_error(fake_cluster, tmp_path,
