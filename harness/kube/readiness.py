@@ -12,6 +12,7 @@ falls back to listing every `poll_s`, so a missing watch slows the answer, never
 from __future__ import annotations
 
 import queue
+import re
 import threading
 import time
 
@@ -29,12 +30,17 @@ KINDS = ("isvc", "pods", "events")
 LOG_TAIL_LINES = 400
 
 
+_ERROR_LINE = re.compile(r"\b\w*(Error|Exception)\b: ")
+
+
 def last_line(text: str | None) -> str | None:
-    """The last non-blank line of a log (for Python tracebacks: the exception itself)."""
-    for line in reversed((text or "").splitlines()):
-        if line.strip():
-            return line.strip()[:400]
-    return None
+    """The line of a log that says what went wrong: the last `SomeError: ...` line when there is
+    one (TorchServe keeps logging access and JVM lines after a worker's traceback), else the last
+    non-blank line."""
+    lines = [line.strip() for line in (text or "").splitlines() if line.strip()]
+    errors = [line for line in lines if _ERROR_LINE.search(line) and "500 - Unknown exception" not in line]
+    chosen = errors[-1] if errors else (lines[-1] if lines else None)
+    return chosen[:400] if chosen else None
 
 
 class ReadinessWatcher:

@@ -267,6 +267,7 @@ def test_crashing_handler_is_crash_loop_back_off_with_the_model_containers_log(f
     assert error["where"].endswith("container kserve-container")
     assert "kubectl logs" in error["details"]
     assert "RuntimeError: harness-test: this handler crashes on purpose during initialize" in error["details"]
+    assert "RuntimeError: harness-test: this handler crashes on purpose" in error["what"]  # the cause, in one line
     assert cluster.controller.find("crash-loop-backoff", outcome.namespace)
     assert any(p.endswith("kserve-container.previous.log") for p in outcome.report.diagnostics)
     cluster.assert_cleaned_up(outcome)
