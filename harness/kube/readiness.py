@@ -30,15 +30,16 @@ KINDS = ("isvc", "pods", "events")
 LOG_TAIL_LINES = 400
 
 
-_ERROR_LINE = re.compile(r"\b\w*(Error|Exception)\b: ")
+# A Python exception line (`RuntimeError: ...`, not Java's dotted `java.lang.X: ...`).
+_PYTHON_ERROR = re.compile(r"(?<![.\w])[A-Z]\w*(Error|Exception): ")
 
 
 def last_line(text: str | None) -> str | None:
-    """The line of a log that says what went wrong: the last `SomeError: ...` line when there is
-    one (TorchServe keeps logging access and JVM lines after a worker's traceback), else the last
-    non-blank line."""
+    """The line of a log that says what went wrong: the last Python `SomeError: ...` line when
+    there is one (TorchServe keeps logging access and JVM shutdown lines after a worker's
+    traceback), else the last non-blank line."""
     lines = [line.strip() for line in (text or "").splitlines() if line.strip()]
-    errors = [line for line in lines if _ERROR_LINE.search(line) and "500 - Unknown exception" not in line]
+    errors = [line for line in lines if _PYTHON_ERROR.search(line) and "500 - Unknown exception" not in line]
     chosen = errors[-1] if errors else (lines[-1] if lines else None)
     return chosen[:400] if chosen else None
 
