@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Iterator
 
 from harness.archive import build_archive, render_config_properties
-from harness.errors import EXIT_FAILED, EXIT_OK, DeployError, HarnessError, Interrupted, LintError
+from harness.errors import EXIT_FAILED, EXIT_OK, DeployError, HarnessError, Interrupted
 from harness.lints import lint
 from harness.predict import Predictor, compare
 from harness.progress import Progress

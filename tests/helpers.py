@@ -2,7 +2,11 @@
 from __future__ import annotations
 
 import os
+import time
 from pathlib import Path
+from typing import Callable, TypeVar
+
+T = TypeVar("T")
 
 REPO = Path(__file__).resolve().parent.parent
 SHARED = REPO.parent / "shared"
@@ -32,3 +36,15 @@ def processes_touching(path: Path) -> list[str]:
         if hit:
             found.append(f"{entry.name}: {cmdline.replace(bytes(1), b' ').decode(errors='replace')[:200]}")
     return found
+
+
+def eventually(probe: Callable[[], T], timeout_s: float = 10.0, what: str = "condition") -> T:
+    """Poll `probe` until it returns something truthy (returned); fail the test at the deadline."""
+    deadline = time.monotonic() + timeout_s
+    while True:
+        value = probe()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"{what}: not within {timeout_s:g}s")
+        time.sleep(0.02)  # sleep-ok: the poll interval of a deadline loop

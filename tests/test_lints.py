@@ -3,7 +3,6 @@ import json
 import zipfile
 from pathlib import Path
 
-import pytest
 
 from harness.cli import main
 from harness.lints import lint

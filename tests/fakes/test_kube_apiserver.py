@@ -19,6 +19,7 @@ from kubernetes.client.rest import ApiException
 from kubernetes.stream import portforward
 
 from harness.fakes import FakeKubeApiServer, FakeKubeError, FakeKubeStore
+from tests.helpers import eventually
 
 NS = "team-a"
 KSERVE = ("serving.kserve.io", "v1beta1")
@@ -63,14 +64,6 @@ def _isvc(name, uri="gs://bucket/model"):
             "spec": {"predictor": {"model": {"modelFormat": {"name": "pytorch"}, "storageUri": uri}}}}
 
 
-def _eventually(probe, timeout_s=5.0):
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        value = probe()
-        if value:
-            return value
-        time.sleep(0.01)  # polling interval of a deadline loop, not synchronisation
-    raise AssertionError(f"condition not met within {timeout_s}s")
 
 
 class _WatchThread:
@@ -483,7 +476,7 @@ def test_port_forward_to_unregistered_port_reports_on_error_channel(v1):
     sock = pf.socket(9090)
     sock.settimeout(5)
     assert sock.recv(10) == b""  # the client closes the local socket on an error frame
-    assert "error forwarding port 9090" in _eventually(lambda: pf.error(9090))
+    assert "error forwarding port 9090" in eventually(lambda: pf.error(9090))
     with pytest.raises(ApiException):
         portforward(v1.connect_get_namespaced_pod_portforward, "missing", NS, ports="8080")
 
@@ -498,7 +491,7 @@ def test_python_listener_sees_http_changes_in_order(v1, kube):
         v1.create_namespaced_pod(NS, _pod("p1"))
         v1.patch_namespaced_pod("p1", NS, {"metadata": {"labels": {"a": "b"}}})
         v1.delete_namespaced_pod("p1", NS)
-        _eventually(lambda: len(seen) == 3)
+        eventually(lambda: len(seen) == 3)
         assert seen == [("ADDED", "p1"), ("MODIFIED", "p1"), ("DELETED", "p1")]
     finally:
         listener.close()

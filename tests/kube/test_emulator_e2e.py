@@ -17,7 +17,7 @@ import time
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Iterator
+from typing import Iterator
 
 import pytest
 
@@ -31,21 +31,12 @@ from harness.report.model import Report
 from harness.runner import RunOptions, ScenarioRun, make_target, new_run_id
 from harness.spec import load_scenario
 from harness.storage import GcsEmulator, GcsStore, kserve_layout
-from tests.helpers import SCENARIOS, processes_touching
+from tests.helpers import SCENARIOS, eventually, processes_touching
 
 CRASHING_HANDLER = Path(__file__).resolve().parents[1] / "data" / "crashing_handler.py"
 ISVC = "inferenceservices.serving.kserve.io"
 
 
-def eventually(probe: Callable[[], object], *, timeout_s: float, what: str) -> object:
-    deadline = time.monotonic() + timeout_s
-    while True:
-        value = probe()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"{what}: not within {timeout_s:g}s")
-        time.sleep(0.05)  # sleep-ok: polling a condition with a deadline
 
 
 class PhaseClock(Progress):

@@ -33,17 +33,9 @@ from harness.targets.kubernetes import KubernetesTarget, make_target
 from . import mini_kserve
 from . import states as S
 from .conftest import scenario
+from tests.helpers import eventually
 
 
-def eventually(probe_fn, timeout_s: float = 10.0, what: str = "condition"):
-    deadline = time.monotonic() + timeout_s
-    while True:
-        value = probe_fn()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"{what} not met within {timeout_s}s")
-        time.sleep(0.02)  # poll interval of a deadline loop
 
 
 @pytest.fixture
