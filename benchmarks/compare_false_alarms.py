@@ -3,19 +3,22 @@
 Flow, all on the embedded local target (real archive, GCS emulator, storage-initializer,
 TorchServe, Locust), each run a full `harness run` (harness.runner.run_scenario):
   1. write a load scenario: scenarios/digits.yaml plus a short closed-loop `load:` section;
-  2. run it 2 x --pairs times, unchanged; compare runs (1,2), (3,4), ... with the default
-     thresholds: every "regression" there is a false alarm (also reported over every pair of
-     those runs, not independent, for a larger count);
-  3. measure the client service time p50 of those runs and plant a slowdown of --slowdown
-     (default 30%) of it: benchmarks/slow_handler.py sleeps that long per request;
-  4. run the slow scenario --slow-runs times and compare each against a baseline run: each
-     "regression" is a catch.
+  2. run it twice unchanged, measure the client service time p50 and plant a slowdown of
+     --slowdown (default 30%) of it: benchmarks/slow_handler.py sleeps that long per request;
+  3. then alternate slow and unchanged runs (time-adjacent comparisons: this machine drifts as
+     other work starts and stops), and finish the 2 x --pairs unchanged runs;
+  4. judge with the default thresholds: disjoint pairs of consecutive unchanged runs (every
+     "regression" is a false alarm; also over every pair, not independent), each slow run
+     against the unchanged run before it (a "regression" is a catch), and both again against a
+     pooled baseline of the --pool unchanged runs before them (what the nightly keeps).
 Writes the run directories, every comparison (markdown) and summary.json under --out, and prints
 the figures. With users = 1 the added delay is the added latency: +30% latency, -23% throughput.
 
-    .venv/bin/python benchmarks/compare_false_alarms.py [--pairs 5] [--duration 10] [--trials 1] [--out DIR]
+    .venv/bin/python benchmarks/compare_false_alarms.py [--pairs 5] [--slow-runs 5] [--duration 10]
+        [--trials 1] [--warmup 2] [--pool 4] [--out DIR] [--reuse]
 
-Numbers depend on the machine (here: 2 cores shared with other work: noisy on purpose).
+Numbers depend on the machine (here: 2 cores shared with other work); measured figures and how
+to read them: docs/reports.md, "How often does it cry wolf?".
 """
 from __future__ import annotations
 
@@ -41,7 +44,7 @@ from harness.spec import load_scenario  # noqa: E402
 
 
 def scenario_yaml(out: Path, filename: str, duration_s: float, users: int, handler: Path | None = None,
-                  delay_ms: float | None = None) -> Path:
+                  delay_ms: float | None = None, warmup_s: float = 2.0) -> Path:
     """scenarios/digits.yaml (paths made absolute) plus a `load:` section; the slow variant swaps the handler."""
     base = ROOT / "scenarios"
     data = yaml.safe_load((base / "digits.yaml").read_text())
@@ -56,7 +59,7 @@ def scenario_yaml(out: Path, filename: str, duration_s: float, users: int, handl
         data["model"]["handler"] = str(handler)
         data["model"]["extra_files"] = [str(delay_file)]
         data["model"]["version"] = "1.0-slow"
-    data["load"] = {"mode": "closed", "users": users, "duration_s": duration_s, "warmup_s": 2.0,
+    data["load"] = {"mode": "closed", "users": users, "duration_s": duration_s, "warmup_s": warmup_s,
                     "requests": [str((ROOT / "fixtures/digits/request_v1.json").resolve())],
                     "slo": {"p95_ms": 2000, "max_error_rate": 0.01}}
     path = out / filename
@@ -101,11 +104,13 @@ def judge(a: tuple[Report, Path], b: tuple[Report, Path], th: Thresholds,
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--pairs", type=int, default=5, help="independent pairs of unchanged runs (default 5)")
-    ap.add_argument("--slow-runs", type=int, default=3, help="runs of the slowed handler (default 3)")
+    ap.add_argument("--slow-runs", type=int, default=5, help="runs of the slowed handler (default 5)")
     ap.add_argument("--slowdown", type=float, default=0.30, help="planted delay as a fraction of service time")
     ap.add_argument("--duration", type=float, default=10.0, help="measured seconds per load run (default 10)")
     ap.add_argument("--users", type=int, default=1, help="closed-loop users (default 1)")
+    ap.add_argument("--warmup", type=float, default=2.0, help="warm-up seconds left out of each trial (default 2)")
     ap.add_argument("--trials", type=int, default=1, help="load trials per run (harness run --trials)")
+    ap.add_argument("--pool", type=int, default=4, help="baseline runs pooled for the pooled comparisons")
     ap.add_argument("--out", type=Path, help="output folder (default: a new temporary folder)")
     ap.add_argument("--reuse", action="store_true",
                     help="run nothing: judge the run directories already under --out again (e.g. new thresholds)")
@@ -113,54 +118,82 @@ def main() -> int:
     out = (args.out or Path(tempfile.mkdtemp(prefix="compare-false-alarms-"))).resolve()
     out.mkdir(parents=True, exist_ok=True)
     th = Thresholds()
+    n_same = 2 * args.pairs
 
-    same = scenario_yaml(out, "digits-load.yaml", args.duration, args.users)
-    print(f"baseline runs: {2 * args.pairs} x digits-load ({args.duration:g} s, users {args.users}, "
-          f"trials {args.trials}) → {out}", flush=True)
+    # The schedule, in time order: two unchanged runs (to measure the service time), then slow and
+    # unchanged runs alternating, then the remaining unchanged runs. Every comparison is between
+    # runs close in time, so a machine that drifts (other work starting or stopping) hits both sides.
+    schedule = ["same", "same"] + ["slow", "same"] * args.slow_runs
+    schedule += ["same"] * (n_same - schedule.count("same"))
+    same_yaml = scenario_yaml(out, "digits-load.yaml", args.duration, args.users, warmup_s=args.warmup)
+    timeline: list[tuple[str, tuple[Report, Path]]] = []
     if args.reuse:
-        base_runs = _existing(out / "runs-unchanged")
-        args.pairs = len(base_runs) // 2
+        timeline = [("same", r) for r in _existing(out / "runs-unchanged")]
+        timeline += [("slow", r) for r in _existing(out / "runs-slow")]
+        timeline.sort(key=lambda x: x[1][0].started_at)
+        delay_ms = json.loads((out / "planted_delay.json").read_text())["delay_ms"]
+        service = delay_ms / args.slowdown
     else:
-        base_runs = [run_once(same, out / "runs-unchanged", args.trials) for _ in range(2 * args.pairs)]
+        print(f"{len(schedule)} runs of digits-load ({args.duration:g} s, users {args.users}, trials {args.trials}): "
+              f"{' '.join(schedule)} → {out}", flush=True)
+        slow_yaml = None
+        for kind in schedule:
+            if kind == "slow" and slow_yaml is None:
+                service = statistics.median(r.load["steps"][0]["client"]["service_ms"]["p50"] for _, (r, _) in timeline)
+                delay_ms = round(args.slowdown * service, 3)
+                slow_yaml = scenario_yaml(out, "digits-load-slow.yaml", args.duration, args.users,
+                                          handler=ROOT / "benchmarks/slow_handler.py", delay_ms=delay_ms,
+                                          warmup_s=args.warmup)
+                print(f"planted delay: {delay_ms:.3f} ms ({100 * args.slowdown:.0f}% of the service time p50 "
+                      f"{service:.3f} ms)", flush=True)
+            scenario = same_yaml if kind == "same" else slow_yaml
+            timeline.append((kind, run_once(scenario, out / ("runs-unchanged" if kind == "same" else "runs-slow"),
+                                            args.trials)))
+    same = [r for k, r in timeline if k == "same"]
+    trials = len(same[0][0].load_results())
 
-    pairs = [judge(base_runs[2 * i], base_runs[2 * i + 1], th) for i in range(args.pairs)]
-    all_pairs = [judge(a, b, th) for a, b in itertools.combinations(base_runs, 2)]
-    false_alarms = sum(p["verdict"] == "regression" for p in pairs)
-    false_alarms_all = sum(p["verdict"] == "regression" for p in all_pairs)
-
-    service = statistics.median(r.load["steps"][0]["client"]["service_ms"]["p50"] for r, _ in base_runs)
-    delay_ms = round(args.slowdown * service, 3)
-    slow = scenario_yaml(out, "digits-load-slow.yaml", args.duration, args.users,
-                         handler=ROOT / "benchmarks/slow_handler.py", delay_ms=delay_ms)
-    print(f"planted delay: {delay_ms:.3f} ms ({100 * args.slowdown:.0f}% of the median service time p50 "
-          f"{service:.3f} ms); {args.slow_runs} slow runs", flush=True)
-    if args.reuse:
-        slow_runs = _existing(out / "runs-slow")
-        args.slow_runs = len(slow_runs)
-    else:
-        slow_runs = [run_once(slow, out / "runs-slow", args.trials) for _ in range(args.slow_runs)]
-    catches = [judge(base_runs[i % len(base_runs)], s, th) for i, s in enumerate(slow_runs)]
-    caught = sum(c["verdict"] == "regression" for c in catches)
-    # A baseline of several runs (what a nightly keeps): the first half of the unchanged runs
-    # pooled, against each run of the second half (false alarms) and each slow run (catches).
-    pool = base_runs[:args.pairs]
-    pooled = [judge(pool[-1], cur, th, pool[:-1]) for cur in base_runs[args.pairs:]]
-    pooled_catches = [judge(pool[-1], s, th, pool[:-1]) for s in slow_runs]
-    pooled_fa = sum(p["verdict"] == "regression" for p in pooled)
-    pooled_caught = sum(p["verdict"] == "regression" for p in pooled_catches)
+    # false alarms: disjoint pairs of consecutive unchanged runs; catches: each slow run against the
+    # unchanged run just before it; pooled: the same against the --pool unchanged runs before it.
+    pairs = [judge(same[2 * i], same[2 * i + 1], th) for i in range(len(same) // 2)]
+    all_pairs = [judge(a, b, th) for a, b in itertools.combinations(same, 2)]
+    catches, pooled, pooled_catches = [], [], []
+    for i, (kind, run) in enumerate(timeline):
+        before = [r for k, r in timeline[:i] if k == "same"]
+        if kind == "slow" and before:
+            catches.append(judge(before[-1], run, th))
+        if len(before) >= args.pool:
+            pool = before[-args.pool:]
+            (pooled_catches if kind == "slow" else pooled).append(judge(pool[-1], run, th, pool[:-1]))
+    count = lambda items: sum(p["verdict"] == "regression" for p in items)  # noqa: E731
+    # The machine's own run-to-run noise (unchanged runs): what any gate has to see through.
+    noise = {}
+    for metric, path in (("p50_ms", ("latency_ms", "p50")), ("throughput_rps", ("throughput_rps",))):
+        vals = []
+        for r, _ in same:
+            for res in r.load_results():
+                v = res["steps"][0]["client"]
+                for key in path:
+                    v = v[key]
+                vals.append(v)
+        noise[metric] = {"min": min(vals), "max": max(vals), "mean": statistics.mean(vals),
+                         "cv": statistics.stdev(vals) / statistics.mean(vals)}
 
     for name, items in (("unchanged", pairs), ("unchanged-all", all_pairs), ("slow", catches),
                         ("pooled-unchanged", pooled), ("pooled-slow", pooled_catches)):
         (out / f"compare-{name}.md").write_text("\n\n".join(p.pop("markdown") for p in items))
     summary = {
-        "machine": base_runs[0][0].environment, "duration_s": args.duration, "users": args.users,
-        "trials": args.trials, "thresholds": th.model_dump(),
-        "false_alarms": false_alarms, "pairs": args.pairs,
-        "false_alarms_all_pairs": false_alarms_all, "all_pairs": len(all_pairs),
+        "machine": same[0][0].environment, "duration_s": args.duration, "users": args.users, "trials": trials,
+        "warmup_s": same[0][0].load["config"].get("warmup_s"),
+        "thresholds": th.model_dump(), "order": [k for k, _ in timeline], "noise": noise,
         "service_p50_ms": service, "planted_delay_ms": delay_ms,
-        "slow_caught": caught, "slow_runs": args.slow_runs,
-        "pooled_baseline_runs": len(pool), "pooled_false_alarms": pooled_fa, "pooled_compared": len(pooled),
-        "pooled_slow_caught": pooled_caught,
+        "false_alarms": count(pairs), "pairs": len(pairs),
+        "false_alarms_all_pairs": count(all_pairs), "all_pairs": len(all_pairs),
+        "slow_caught": count(catches), "slow_compared": len(catches),
+        "pool": args.pool, "pooled_false_alarms": count(pooled), "pooled_compared": len(pooled),
+        "pooled_slow_caught": count(pooled_catches), "pooled_slow_compared": len(pooled_catches),
+        "verdicts": {name: [p["verdict"] for p in items] for name, items in
+                     (("unchanged", pairs), ("slow", catches), ("pooled_unchanged", pooled),
+                      ("pooled_slow", pooled_catches))},
         "unchanged": pairs, "slow": catches, "pooled_unchanged": pooled, "pooled_slow": pooled_catches,
     }
     (out / "summary.json").write_text(json.dumps(summary, indent=1, default=str))
@@ -169,18 +202,22 @@ def main() -> int:
         return "—" if v is None else f"{100 * v:+.1f}%"
 
     for title, items in (("unchanged pairs (verdict, p50 / p95 / throughput change)", pairs),
-                         ("planted slowdown vs one baseline run", catches),
-                         (f"unchanged runs vs a pooled baseline of {len(pool)} runs", pooled),
-                         (f"planted slowdown vs the pooled baseline of {len(pool)} runs", pooled_catches)):
+                         ("planted slowdown vs the unchanged run before it", catches),
+                         (f"unchanged runs vs the {args.pool} unchanged runs before them (pooled)", pooled),
+                         (f"planted slowdown vs the {args.pool} unchanged runs before it (pooled)", pooled_catches)):
         print(f"\n{title}")
         for p in items:
             print(f"  {p['verdict']:<12} p50 {pct(p['p50_change'])}  p95 {pct(p['p95_change'])}  "
                   f"req/s {pct(p['throughput_change'])}  {p['regressed_metrics'] or ''}")
-    print(f"\nfalse alarms: {false_alarms}/{args.pairs} independent pairs "
-          f"({false_alarms_all}/{len(all_pairs)} over every pair of the {len(base_runs)} unchanged runs)")
-    print(f"planted {100 * args.slowdown:.0f}% slowdown ({delay_ms:.2f} ms): caught {caught}/{args.slow_runs}")
-    print(f"pooled baseline of {len(pool)} runs: false alarms {pooled_fa}/{len(pooled)}, "
-          f"slowdown caught {pooled_caught}/{len(pooled_catches)}")
+    print(f"\nruns: {len(timeline)} ({trials} load trial(s) of {args.duration:g} s after "
+          f"{same[0][0].load['config'].get('warmup_s')} s warm-up each), order {' '.join(k for k, _ in timeline)}")
+    print("run-to-run noise of the unchanged runs: " + ", ".join(
+        f"{m} {v['min']:.2f}..{v['max']:.2f} (CV {100 * v['cv']:.0f}%)" for m, v in noise.items()))
+    print(f"false alarms: {count(pairs)}/{len(pairs)} independent pairs "
+          f"({count(all_pairs)}/{len(all_pairs)} over every pair of the {len(same)} unchanged runs)")
+    print(f"planted {100 * args.slowdown:.0f}% slowdown ({delay_ms:.2f} ms): caught {count(catches)}/{len(catches)}")
+    print(f"pooled baseline of {args.pool} runs: false alarms {count(pooled)}/{len(pooled)}, "
+          f"slowdown caught {count(pooled_catches)}/{len(pooled_catches)}")
     print(f"details: {out}/summary.json, {out}/compare-*.md")
     return 0
 

@@ -32,7 +32,7 @@ from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError,
 
 from harness.errors import ConfigError
 from harness.report.model import Report
-from harness.report.trials import (METRICS, interval_samples, spread, step_metrics, step_x, steps, trial_status)
+from harness.report.trials import METRICS, interval_samples, spread, step_metrics, step_x, steps
 
 Verdict = Literal["regression", "unstable", "improvement", "no change"]
 MetricVerdict = Literal["regression", "unstable", "improvement", "no change", "info", "n/a"]
@@ -168,6 +168,7 @@ class Estimate(BaseModel):
     n: int = Field(0, description="trials")
     cv: float | None = Field(None, description="trial-to-trial coefficient of variation")
     sd: float | None = Field(None, description="trial-to-trial standard deviation")
+    values: list[float] = Field(default_factory=list, description="the trial values, in run order")
     source: Literal["trials", "intervals", "borrowed", "single", "none"] = Field(
         "none", description="trials: spread of the trials; intervals: within-run batch means; borrowed: a "
                             "single run given the other side's run-to-run spread (prediction interval)")
@@ -181,7 +182,7 @@ def estimate(trial_values: list[float | None], steps_of_trials: list[dict], metr
         mean, cv = spread(vals)
         sd = math.sqrt(sum((v - mean) ** 2 for v in vals) / (len(vals) - 1))
         return Estimate(value=mean, var=sd * sd / len(vals), df=len(vals) - 1, n=len(vals), cv=cv, sd=sd,
-                        source="trials")
+                        source="trials", values=vals)
     samples = interval_samples(steps_of_trials[0], metric) if steps_of_trials else []
     if len(samples) >= 3:
         n = len(samples)
@@ -397,7 +398,7 @@ def _judge(mc: MetricChange, spec: MetricThreshold, th: Thresholds, invalid: str
         shaky = [f"{name} trials spread {e.sd:.3g}" for name, e in (("baseline", b), ("current", c))
                  if e.sd is not None and e.sd > (th.unstable_cv or spec.threshold)]
     else:
-        shaky = [f"{name} trials disagree (CV {100 * e.cv:.1f}% > {100 * limit:.0f}%)"
+        shaky = [f"{name} trials disagree (CV {100 * e.cv:.1f}% > {100 * limit:.0f}%)" + _first_trial_hint(e, limit)
                  for name, e in (("baseline", b), ("current", c)) if e.cv is not None and e.cv > limit]
     unit = "" if not mc.absolute else f" {mc.unit}".rstrip()
     shown = f"{change:+.4g}{unit}" if mc.absolute else f"{100 * change:+.1f}%"
@@ -415,6 +416,18 @@ def _judge(mc: MetricChange, spec: MetricThreshold, th: Thresholds, invalid: str
         mc.verdict, mc.reason = "improvement", f"{shown} is better than the margin ±{limit_shown}"
     else:
         mc.verdict, mc.reason = "no change", f"{shown} within ±{limit_shown}"
+
+
+def _first_trial_hint(e: Estimate, limit: float) -> str:
+    """Name the usual cause when the first trial alone disagrees: the system was still warming up."""
+    if len(e.values) < 3:
+        return ""
+    first, rest = e.values[0], e.values[1:]
+    mean_rest, cv_rest = spread(rest)
+    if cv_rest is not None and cv_rest <= limit and mean_rest and abs(first / mean_rest - 1) > limit:
+        return (f": the first trial is the outlier ({100 * (first / mean_rest - 1):+.0f}% vs the others), the "
+                "system was still warming up: raise load.warmup_s")
+    return ""
 
 
 def _env_changes(base: Report, cur: Report) -> list[tuple[str, Any, Any]]:

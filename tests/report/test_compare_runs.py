@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import pytest
 
@@ -55,6 +54,13 @@ def test_trials_that_disagree_make_it_unstable_not_a_regression(tmp_path):
     assert comp.verdict == "unstable" and comp.exit_code() == 0 and comp.exit_code(fail_on_unstable=True) == 1
     p50 = next(m for m in comp.runs[0].metrics if m.metric == "p50_ms")
     assert p50.verdict == "unstable" and "trials disagree" in p50.reason
+
+
+def test_a_slow_first_trial_is_named_as_too_short_a_warm_up(tmp_path):
+    base = make_run(tmp_path / "b", seed=33, trials=3, trial_slowdowns=[1.6, 1.0, 1.01])
+    cur = make_run(tmp_path / "c", seed=34, trials=3, trial_slowdowns=[1.0, 1.01, 0.99])
+    p50 = next(m for m in compare_paths(base, cur).runs[0].metrics if m.metric == "p50_ms")
+    assert p50.verdict == "unstable" and "first trial is the outlier" in p50.reason and "warmup_s" in p50.reason
 
 
 def test_a_generator_bottleneck_makes_metrics_unstable(tmp_path):
