@@ -37,6 +37,7 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     group.addoption("--real-gcs", action="store_true", help="upload to real GCS instead of the emulator")
     group.addoption("--storage-emulator-host", default=None, metavar="URL",
                     help="upload to this running GCS emulator (kind: http://127.0.0.1:9023) instead of a private one")
+    group.addoption("--trials", type=int, default=1, help="repeat each scenario's load phase N times")
     group.addoption("--harness-report-dir", default=None,
                     help="where run directories go (default: a temporary directory per session)")
 
@@ -59,6 +60,7 @@ def harness_options(request: pytest.FixtureRequest, tmp_path_factory: pytest.Tem
         context=cfg.getoption("--kube-context"),
         keep_on_fail=cfg.getoption("--keep-on-fail"),
         keep_cluster=cfg.getoption("--keep-cluster"),
+        trials=cfg.getoption("--trials"),
         progress=Progress(quiet=True),
     )
 

@@ -91,6 +91,17 @@ def probe(api_client: client.ApiClient, *, timeout_s: float = 5.0) -> str:
     return getattr(info, "git_version", None) or str(info)
 
 
+def kserve_version(api_client: client.ApiClient, namespace: str = "kserve") -> str | None:
+    """KServe's version, from its controller's image tag; None when it cannot be read (RBAC, layout)."""
+    try:
+        dep = client.AppsV1Api(api_client).read_namespaced_deployment(
+            "kserve-controller-manager", namespace, _request_timeout=(5, 5))
+    except Exception:  # noqa: BLE001 - a fingerprint detail, never a reason to fail a run
+        return None
+    images = [c.image for c in dep.spec.template.spec.containers if c.image and "kserve" in c.image]
+    return images[0].rsplit(":", 1)[-1] if images and ":" in images[0] else None
+
+
 def reachable(kubeconfig: str | None = None, context: str | None = None, *,
               timeout_s: float = 5.0) -> tuple[bool, str]:
     """(True, server version) or (False, why not): for test skips and friendly CLI errors."""

@@ -28,7 +28,8 @@ from harness.errors import ConfigError, DeployError, EnvironmentProblem, Harness
 from harness.kube import diagnostics as kube_diagnostics
 from harness.kube.api import Kube, api_error_text
 from harness.kube.credentials import DEFAULT_CREDENTIALS_NAMESPACE, copy_service_account
-from harness.kube.cluster import KIND_GCS_EMULATOR_HOST, KindCluster, kserve_installed, load_api_client, probe
+from harness.kube.cluster import (KIND_GCS_EMULATOR_HOST, KindCluster, kserve_installed, kserve_version,
+                                  load_api_client, probe)
 from harness.kube.manifest import render_inference_service, render_manifest_yaml
 from harness.kube.namespaces import create_run_namespace, delete_namespace, keep_namespace, sweep_orphans
 from harness.kube.naming import isvc_name, run_labels
@@ -94,6 +95,7 @@ class KubernetesTarget:
         self.diagnostics_dir = diagnostics_dir
         self.poll_s = poll_s
         self.credentials_namespace = credentials_namespace
+        self._version_pair: tuple[str | None, str | None] | None = None
         # Where to upload models so that this cluster's storage-initializer finds them (kind's
         # in-cluster GCS emulator, published on the host); None: real GCS.
         self.storage_emulator_host = KIND_GCS_EMULATOR_HOST if cluster is not None else None
@@ -157,8 +159,20 @@ class KubernetesTarget:
             raise DeployError(f"cannot create the InferenceService: {text}", where=where,
                               hint="a KServe admission webhook or policy refused it; see the message") from exc
 
+    def _versions(self) -> tuple[str | None, str | None]:
+        """(Kubernetes, KServe) versions for the report's fingerprint; asked once per target."""
+        if self._version_pair is None:
+            try:
+                cluster = probe(self.api_client)
+            except EnvironmentProblem:
+                cluster = None
+            self._version_pair = (cluster, kserve_version(self.api_client))
+        return self._version_pair
+
     def _endpoint(self, dep: _Deployment, spec: ScenarioSpec, verdict) -> Endpoint:
-        info = {"target": self.name, "namespace": dep.namespace, "inferenceservice": dep.isvc,
+        cluster_version, kserve = self._versions()
+        info = {"target": self.name, "cluster_version": cluster_version, "kserve_version": kserve,
+                "namespace": dep.namespace, "inferenceservice": dep.isvc,
                 "status_url": verdict.url, "deployment_mode": spec.kubernetes.deployment_mode,
                 "access": spec.kubernetes.ingress, "warnings": list(verdict.warnings)}
         if spec.kubernetes.ingress == "ingress":

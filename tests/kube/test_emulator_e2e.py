@@ -135,6 +135,7 @@ def test_shipped_scenario_passes_through_kubeconfig(fake_cluster, scenario):
     assert report.passed and report.exit_code == 0
     assert report.checks and all(c.passed for c in report.checks)
     assert report.target["name"] == "kubeconfig"
+    assert report.endpoint["cluster_version"]  # the API server's /version, for the fingerprint
     endpoint = report.endpoint
     pod = endpoint["pod"]
     assert endpoint["base_url"].startswith("http://127.0.0.1:")
