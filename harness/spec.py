@@ -295,7 +295,7 @@ def _resolve_paths(spec: ScenarioSpec, base: Path) -> None:
 _PATH_HOOKS: list = []
 
 
-def _format_validation_error(exc: ValidationError, path: Path) -> str:
+def _format_validation_error(exc: ValidationError) -> str:
     lines = []
     for err in exc.errors():
         loc = ".".join(str(p) for p in err["loc"]) or "(top level)"
@@ -326,7 +326,7 @@ def load_scenario(path: str | Path) -> ScenarioSpec:
     try:
         spec = ScenarioSpec.model_validate(raw)
     except ValidationError as exc:
-        raise ConfigError(f"invalid scenario: {_format_validation_error(exc, path)}", where=str(path),
+        raise ConfigError(f"invalid scenario: {_format_validation_error(exc)}", where=str(path),
                           hint="fix the keys named above") from exc
     spec.source = path.resolve()
     _resolve_paths(spec, path.resolve().parent)
