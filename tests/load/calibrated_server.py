@@ -73,7 +73,7 @@ class Model:
             # Sleep to an absolute deadline: the service time is the fixture's known truth.
             end = start + self.args.service_ms / 1000.0
             while (left := end - time.perf_counter()) > 0.001:
-                time.sleep(left - 0.0008)
+                time.sleep(left - 0.0008)  # sleep-ok: this IS the simulated service time
             while time.perf_counter() < end:  # the last ms: spin, sleep() overshoots
                 pass
             finished = time.perf_counter()
