@@ -4,16 +4,17 @@
 VENV   ?= .venv
 PYTHON ?= python3
 PY      = $(VENV)/bin/python
-STAMP   = $(VENV)/.installed-$(shell sha256sum pyproject.toml | cut -c1-12)
+STAMP   = $(VENV)/.installed-$(shell cat pyproject.toml constraints.txt | sha256sum | cut -c1-12)
 
 .PHONY: setup demo test system-deps clean
 
-# torch first, pinned exactly: any other spec can pull a multi-GB CUDA build.
-$(STAMP): pyproject.toml
+# torch first, pinned exactly: any other spec can pull a multi-GB CUDA build. constraints.txt holds
+# the versions last tested green, so pip does not spend minutes backtracking through resolutions.
+$(STAMP): pyproject.toml constraints.txt
 	@scripts/check-system.sh
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --disable-pip-version-check torch==2.13.0
-	$(PY) -m pip install -q --disable-pip-version-check -e '.[dev]'
+	$(PY) -m pip install -q --disable-pip-version-check -c constraints.txt -e '.[dev]'
 	@rm -f $(VENV)/.installed-*
 	@touch $@
 
