@@ -407,9 +407,14 @@ class FakeKubeHttpApi:
         response = web.StreamResponse(headers={"Content-Type": "text/plain"})
         response.enable_chunked_encoding()
         await response.prepare(request)
+        # The first chunk and the count of lines it covers come from one snapshot: a line appended
+        # while the first chunk is on the wire must be sent next, not skipped.
+        lines, alive = self.store.log_snapshot(ns, pod, container)
+        text = render(lines, tail_lines=options["tail_lines"], since_seconds=options["since_seconds"],
+                      timestamps=options["timestamps"], limit_bytes=options["limit_bytes"])
+        sent = len(lines)
         try:
             await response.write(text.encode())
-            sent, alive = len(self.store.log_snapshot(ns, pod, container)[0]), True
             while alive and not self.streams.closing:
                 if request.transport is None or request.transport.is_closing():
                     break
