@@ -99,6 +99,17 @@ def request_matches_model(spec: ScenarioSpec) -> Iterator[LintError]:
                             where=str(c.request), hint="V1 bodies carry 'instances', V2 bodies 'inputs'")
 
 
+@rule
+def expected_bodies_are_json(spec: ScenarioSpec) -> Iterator[LintError]:
+    for i, c in enumerate(spec.checks):
+        if c.expect is not None and c.expect.is_file():
+            try:
+                json.loads(c.expect.read_text())
+            except (ValueError, UnicodeDecodeError) as exc:
+                yield LintError("expect-json", f"expected-response file is not JSON: {exc}", where=str(c.expect),
+                                hint=f"checks[{i}].expect must hold the expected response body as JSON")
+
+
 def _truthy(value: object) -> bool:
     return str(value).strip().lower() == "true"
 

@@ -102,3 +102,11 @@ def test_cli_run_stops_at_lint_with_exit_2_and_writes_a_report(scenario_copy, tm
     assert err.count("\n") == 1 and "storage-uri-no-dir" in err and "Traceback" not in err
     report = json.loads(next((tmp_path / "r").glob("*/report.json")).read_text())
     assert report["error"]["type"] == "LintError" and report["phases"][-1]["name"] == "teardown"
+
+
+def test_expected_body_must_be_json(scenario_copy, tmp_path):
+    bad = tmp_path / "expected.json"
+    bad.write_text("{not json")
+    path = scenario_copy("digits.yaml", {"checks": [{"name": "c", "request": str(tmp_path / "expected.json"),
+                                                     "expect": str(bad)}]})
+    assert "expect-json" in codes(path)
