@@ -15,7 +15,7 @@ Writes the run directories, every comparison (markdown) and summary.json under -
 the figures. With users = 1 the added delay is the added latency: +30% latency, -23% throughput.
 
     .venv/bin/python benchmarks/compare_false_alarms.py [--pairs 5] [--slow-runs 5] [--duration 10]
-        [--trials 1] [--warmup 2] [--pool 4] [--out DIR] [--reuse]
+        [--trials 1] [--warmup 2] [--pool 4] [--base-ms 0] [--out DIR] [--reuse]
 
 Numbers depend on the machine (here: 2 cores shared with other work); measured figures and how
 to read them: docs/reports.md, "How often does it cry wolf?".
@@ -54,11 +54,12 @@ def scenario_yaml(out: Path, filename: str, duration_s: float, users: int, handl
         check["request"] = str((base / check["request"]).resolve())
         check["expect"] = str((base / check["expect"]).resolve())
     if handler is not None:
-        delay_file = out / "planted_delay.json"
+        delay_file = out / f"{Path(filename).stem}-delay" / "planted_delay.json"
+        delay_file.parent.mkdir(parents=True, exist_ok=True)
         delay_file.write_text(json.dumps({"delay_ms": delay_ms}))
         data["model"]["handler"] = str(handler)
         data["model"]["extra_files"] = [str(delay_file)]
-        data["model"]["version"] = "1.0-slow"
+        data["model"]["version"] = f"1.0-delay{delay_ms:g}ms"
     data["load"] = {"mode": "closed", "users": users, "duration_s": duration_s, "warmup_s": warmup_s,
                     "requests": [str((ROOT / "fixtures/digits/request_v1.json").resolve())],
                     "slo": {"p95_ms": 2000, "max_error_rate": 0.01}}
@@ -106,6 +107,9 @@ def main() -> int:
     ap.add_argument("--pairs", type=int, default=5, help="independent pairs of unchanged runs (default 5)")
     ap.add_argument("--slow-runs", type=int, default=5, help="runs of the slowed handler (default 5)")
     ap.add_argument("--slowdown", type=float, default=0.30, help="planted delay as a fraction of service time")
+    ap.add_argument("--base-ms", type=float, default=0.0,
+                    help="a service time both versions have (the handler sleeps it): models are rarely as "
+                         "fast as the ~1.5 ms digits MLP, whose latency is mostly TorchServe's own jitter")
     ap.add_argument("--duration", type=float, default=10.0, help="measured seconds per load run (default 10)")
     ap.add_argument("--users", type=int, default=1, help="closed-loop users (default 1)")
     ap.add_argument("--warmup", type=float, default=2.0, help="warm-up seconds left out of each trial (default 2)")
@@ -125,14 +129,16 @@ def main() -> int:
     # runs close in time, so a machine that drifts (other work starting or stopping) hits both sides.
     schedule = ["same", "same"] + ["slow", "same"] * args.slow_runs
     schedule += ["same"] * (n_same - schedule.count("same"))
-    same_yaml = scenario_yaml(out, "digits-load.yaml", args.duration, args.users, warmup_s=args.warmup)
+    slow_handler = ROOT / "benchmarks/slow_handler.py"
+    same_yaml = scenario_yaml(out, "digits-load.yaml", args.duration, args.users, warmup_s=args.warmup,
+                              **({"handler": slow_handler, "delay_ms": args.base_ms} if args.base_ms else {}))
     timeline: list[tuple[str, tuple[Report, Path]]] = []
     if args.reuse:
         timeline = [("same", r) for r in _existing(out / "runs-unchanged")]
         timeline += [("slow", r) for r in _existing(out / "runs-slow")]
         timeline.sort(key=lambda x: x[1][0].started_at)
-        delay_ms = json.loads((out / "planted_delay.json").read_text())["delay_ms"]
-        service = delay_ms / args.slowdown
+        delay_ms = json.loads((out / "digits-load-slow-delay" / "planted_delay.json").read_text())["delay_ms"]
+        service = (delay_ms - args.base_ms) / args.slowdown
     else:
         print(f"{len(schedule)} runs of digits-load ({args.duration:g} s, users {args.users}, trials {args.trials}): "
               f"{' '.join(schedule)} → {out}", flush=True)
@@ -140,12 +146,11 @@ def main() -> int:
         for kind in schedule:
             if kind == "slow" and slow_yaml is None:
                 service = statistics.median(r.load["steps"][0]["client"]["service_ms"]["p50"] for _, (r, _) in timeline)
-                delay_ms = round(args.slowdown * service, 3)
+                delay_ms = round(args.base_ms + args.slowdown * service, 3)
                 slow_yaml = scenario_yaml(out, "digits-load-slow.yaml", args.duration, args.users,
-                                          handler=ROOT / "benchmarks/slow_handler.py", delay_ms=delay_ms,
-                                          warmup_s=args.warmup)
-                print(f"planted delay: {delay_ms:.3f} ms ({100 * args.slowdown:.0f}% of the service time p50 "
-                      f"{service:.3f} ms)", flush=True)
+                                          handler=slow_handler, delay_ms=delay_ms, warmup_s=args.warmup)
+                print(f"planted delay: {delay_ms - args.base_ms:.3f} ms ({100 * args.slowdown:.0f}% of the service "
+                      f"time p50 {service:.3f} ms)", flush=True)
             scenario = same_yaml if kind == "same" else slow_yaml
             timeline.append((kind, run_once(scenario, out / ("runs-unchanged" if kind == "same" else "runs-slow"),
                                             args.trials)))
@@ -185,7 +190,7 @@ def main() -> int:
         "machine": same[0][0].environment, "duration_s": args.duration, "users": args.users, "trials": trials,
         "warmup_s": same[0][0].load["config"].get("warmup_s"),
         "thresholds": th.model_dump(), "order": [k for k, _ in timeline], "noise": noise,
-        "service_p50_ms": service, "planted_delay_ms": delay_ms,
+        "service_p50_ms": service, "planted_delay_ms": delay_ms - args.base_ms, "base_ms": args.base_ms,
         "false_alarms": count(pairs), "pairs": len(pairs),
         "false_alarms_all_pairs": count(all_pairs), "all_pairs": len(all_pairs),
         "slow_caught": count(catches), "slow_compared": len(catches),
@@ -215,7 +220,7 @@ def main() -> int:
         f"{m} {v['min']:.2f}..{v['max']:.2f} (CV {100 * v['cv']:.0f}%)" for m, v in noise.items()))
     print(f"false alarms: {count(pairs)}/{len(pairs)} independent pairs "
           f"({count(all_pairs)}/{len(all_pairs)} over every pair of the {len(same)} unchanged runs)")
-    print(f"planted {100 * args.slowdown:.0f}% slowdown ({delay_ms:.2f} ms): caught {count(catches)}/{len(catches)}")
+    print(f"planted {100 * args.slowdown:.0f}% slowdown ({delay_ms - args.base_ms:.2f} ms on top of a {args.base_ms:g} ms base): caught {count(catches)}/{len(catches)}")
     print(f"pooled baseline of {args.pool} runs: false alarms {count(pooled)}/{len(pooled)}, "
           f"slowdown caught {count(pooled_catches)}/{len(pooled_catches)}")
     print(f"details: {out}/summary.json, {out}/compare-*.md")
