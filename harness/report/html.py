@@ -20,7 +20,8 @@ from typing import Any, Iterable, Sequence
 
 from harness.report.model import Report
 from harness.report.plots import Band, Series, bar_chart, histogram, line_chart
-from harness.report.trials import METRICS, spread, step_metrics, step_x, steps, trial_rows, trial_status
+from harness.report.trials import (METRICS, get_path, spread, step_metrics, step_x, steps, trial_rows,
+                                   trial_status)
 
 CSS = """
 :root { --pass:#1a7f37; --fail:#cf222e; --warn:#9a6700; --muted:#57606a; --line:#d0d7de; }
@@ -222,14 +223,6 @@ def _checks(r: Report) -> str:
 
 
 # -- load ------------------------------------------------------------------------------------------
-def _g(d: Any, *path: str) -> Any:
-    for k in path:
-        if not isinstance(d, dict):
-            return None
-        d = d.get(k)
-    return d
-
-
 def _x_label(step_list: list[dict]) -> str:
     return "users" if step_list and step_list[0].get("mode") == "closed" else "offered rate (req/s)"
 
@@ -251,7 +244,7 @@ def _step_table(step_list: list[dict]) -> str:
     for s in step_list:
         c = s.get("client") or {}
         lat = c.get("latency_ms") or {}
-        rows.append((s.get("label"), badge(_g(s, "verdict", "status") or "?"), c.get("requests"), c.get("ok"),
+        rows.append((s.get("label"), badge(get_path(s, "verdict", "status") or "?"), c.get("requests"), c.get("ok"),
                      c.get("errors"), fmt(c.get("error_rate"), 4), fmt(c.get("throughput_rps"), 1),
                      fmt(lat.get("p50")), fmt(lat.get("p90")), fmt(lat.get("p95")), fmt(lat.get("p99")),
                      fmt(lat.get("max"))))
@@ -262,7 +255,7 @@ def _step_table(step_list: list[dict]) -> str:
 def _slo_table(step_list: list[dict]) -> str:
     rows = [(s.get("label"), slo.get("name"), fmt(slo.get("limit")), fmt(slo.get("observed")),
              badge("pass" if slo.get("passed") else "fail"))
-            for s in step_list for slo in _g(s, "verdict", "slo") or []]
+            for s in step_list for slo in get_path(s, "verdict", "slo") or []]
     return ("<h3>SLOs</h3>" + table(["step", "objective", "limit", "observed", "result"], rows, numeric=(2, 3), raw=(4,))
             if rows else "")
 
@@ -285,7 +278,7 @@ def _self_check(step_list: list[dict]) -> str:
         procs = ", ".join(f"{p.get('role')} {p.get('cpu_percent')}%" for p in g.get("processes") or [])
         rows.append((s.get("label"), badge("pass" if g.get("valid", True) else "INVALID"),
                      fmt(g.get("max_cpu_percent"), 1), fmt(g.get("machine_cpu_percent"), 1),
-                     fmt(g.get("rate_ratio"), 3), fmt(_g(g, "send_lag_ms", "p95")), g.get("dropped", 0), procs,
+                     fmt(g.get("rate_ratio"), 3), fmt(get_path(g, "send_lag_ms", "p95")), g.get("dropped", 0), procs,
                      "; ".join(g.get("reasons") or [])))
     return ("<h3>Load generator self-check</h3><p class=\"muted\">INVALID: the generator, not the server, was the "
             "bottleneck; such a step's figures do not describe the server.</p>"
@@ -352,14 +345,14 @@ def load_plots(step_list: list[dict], histograms: list, title_suffix: str = "") 
     figs = []
     labels = [s.get("label", "?") for s in step_list]
     pct = [("p50", "p50"), ("p90", "p90"), ("p95", "p95"), ("p99", "p99")]
-    groups = [(name, [_g(s, "client", "latency_ms", key) for s in step_list]) for name, key in pct]
+    groups = [(name, [get_path(s, "client", "latency_ms", key) for s in step_list]) for name, key in pct]
     figs.append(figure(bar_chart(labels, groups, title=f"Latency percentiles{sfx}", x_label="step",
                                  y_label="latency (ms)"), "client latency of successful requests, measured window"))
     for h in histograms[:6]:
         marks = []
         s = next((x for x in step_list if x.get("label") == h.step), None)
         if s:
-            lat = _g(s, "client", "latency_ms") or {}
+            lat = get_path(s, "client", "latency_ms") or {}
             marks = [(lat.get("p50"), "p50"), (lat.get("p99"), "p99")]
         figs.append(figure(histogram(h.edges_ms, h.counts, title=f"Latency histogram · {h.step}{sfx}",
                                      x_label="latency (ms)", markers=marks),
@@ -369,7 +362,7 @@ def load_plots(step_list: list[dict], histograms: list, title_suffix: str = "") 
         s = step_list[0]
         ivs = s.get("intervals") or []
         t = [iv["t_s"] for iv in ivs]
-        slo_p95 = next((x.get("limit") for x in _g(s, "verdict", "slo") or [] if x.get("name") == "p95_ms"), None)
+        slo_p95 = next((x.get("limit") for x in get_path(s, "verdict", "slo") or [] if x.get("name") == "p95_ms"), None)
         figs.append(figure(line_chart(
             [Series("p50", t, [iv.get("p50_ms") for iv in ivs]), Series("p95", t, [iv.get("p95_ms") for iv in ivs]),
              Series("p99", t, [iv.get("p99_ms") for iv in ivs]), Series("max", t, [iv.get("max_ms") for iv in ivs],
@@ -406,17 +399,17 @@ def load_plots(step_list: list[dict], histograms: list, title_suffix: str = "") 
                 title=f"Latency against {_x_label(step_list)}{sfx}", x_label=_x_label(step_list),
                 y_label="latency (ms)"), "sweep: one point per step"))
     # batch sizes
-    sizes = sorted({int(k) for s in step_list for k in (_g(s, "server", "window", "batch_histogram") or {})})
+    sizes = sorted({int(k) for s in step_list for k in (get_path(s, "server", "window", "batch_histogram") or {})})
     if sizes:
-        bgroups = [(s.get("label", "?"), [float((_g(s, "server", "window", "batch_histogram") or {}).get(str(b),
-                    (_g(s, "server", "window", "batch_histogram") or {}).get(b, 0)) or 0) for b in sizes])
+        bgroups = [(s.get("label", "?"), [float((get_path(s, "server", "window", "batch_histogram") or {}).get(str(b),
+                    (get_path(s, "server", "window", "batch_histogram") or {}).get(b, 0)) or 0) for b in sizes])
                    for s in step_list]
         figs.append(figure(bar_chart([str(b) for b in sizes], bgroups, title=f"Batch sizes{sfx}", x_label="batch size",
                                      y_label="batches"), "batches the handler saw, by size (TorchServe metrics)"))
     # queue vs inference: over time for a single step, per step otherwise (or when never scraped mid-run)
     svg = ""
     if len(step_list) == 1:
-        ser = _g(step_list[0], "server", "series") or []
+        ser = get_path(step_list[0], "server", "series") or []
         t = [w.get("t_s") for w in ser]
         svg = line_chart([Series("queue (mean)", t, [w.get("queue_latency_mean_ms") for w in ser], markers=True),
                           Series("inference (mean)", t, [w.get("inference_latency_mean_ms") for w in ser],
@@ -425,8 +418,8 @@ def load_plots(step_list: list[dict], histograms: list, title_suffix: str = "") 
                          y_label="ms per request")
         figs.append(figure(svg, "TorchServe ts_queue_latency and ts_inference_latency, mean per scrape interval"))
     if not svg:
-        q = [_g(s, "server", "window", "queue_latency_mean_ms") for s in step_list]
-        inf = [_g(s, "server", "window", "inference_latency_mean_ms") for s in step_list]
+        q = [get_path(s, "server", "window", "queue_latency_mean_ms") for s in step_list]
+        inf = [get_path(s, "server", "window", "inference_latency_mean_ms") for s in step_list]
         figs.append(figure(bar_chart(labels, [("queue (mean)", q), ("inference (mean)", inf)],
                                      title=f"Server queue vs inference time{sfx}", x_label="step",
                                      y_label="ms per request"), "TorchServe metrics over each step's window"))
@@ -498,9 +491,9 @@ def _load(r: Report) -> str:
     out = ["<h2>Load</h2>",
            f"<p>{badge(worst)} {esc(_config_line(first.get('config') or {}))}"
            + (f" · heaviest passing step: <b>{esc(first['best_passing'])}</b>" if first.get("best_passing") else "")
-           + (f" · endpoint <code>{esc(_g(first, 'endpoint', 'url'))}{esc(_g(first, 'endpoint', 'path') or '')}</code>"
-              if _g(first, "endpoint", "url") else "") + "</p>"]
-    reasons = _g(first, "verdict", "reasons") or []
+           + (f" · endpoint <code>{esc(get_path(first, 'endpoint', 'url'))}{esc(get_path(first, 'endpoint', 'path') or '')}</code>"
+              if get_path(first, "endpoint", "url") else "") + "</p>"]
+    reasons = get_path(first, "verdict", "reasons") or []
     if reasons and len(results) == 1:
         out.append("<ul>" + "".join(f"<li>{esc(x)}</li>" for x in reasons) + "</ul>")
     if len(results) > 1:
@@ -520,7 +513,7 @@ def _links(r: Report) -> str:
     items = [("report.json", "report.json"), ("summary.md", "summary.md"), ("junit.xml", "junit.xml")]
     items += [(c.response_file, f"response of {c.name}") for c in r.checks if c.response_file]
     for i, res in enumerate(r.load_results(), 1):
-        d = _g(res, "artifacts", "result")
+        d = get_path(res, "artifacts", "result")
         if d:
             items.append((relative_link(d, r.run_id), f"load result{f' (trial {i})' if r.trials > 1 else ''}"))
     items += [(d, d) for d in r.diagnostics]

@@ -28,7 +28,8 @@ METRICS: dict[str, tuple[str, str, bool]] = {
 }
 
 
-def _get(d: Any, *path: str) -> Any:
+def get_path(d: Any, *path: str) -> Any:
+    """d[path[0]][path[1]]..., or None where a level is missing or not a mapping."""
     for key in path:
         if not isinstance(d, dict):
             return None
@@ -44,7 +45,7 @@ def trial_status(result: dict | None) -> str:
     """PASS / FAIL / INVALID of one LoadResult dict (PASS when it says nothing)."""
     if not result:
         return "PASS"
-    status = _get(result, "verdict", "status")
+    status = get_path(result, "verdict", "status")
     if status:
         return str(status)
     return "PASS" if result.get("passed", True) else "FAIL"
@@ -62,7 +63,7 @@ def step_metrics(step: dict) -> dict[str, float | None]:
     """One step's values of every metric in METRICS (None where the run did not measure it)."""
     client = step.get("client") or {}
     lat = client.get("latency_ms") or {}
-    window = _get(step, "server", "window") or {}
+    window = get_path(step, "server", "window") or {}
     return {
         "p50_ms": _num(lat.get("p50")),
         "p90_ms": _num(lat.get("p90")),
@@ -87,7 +88,7 @@ def interval_samples(step: dict, metric: str) -> list[float]:
         return [v for iv in ivs if (v := _num(iv.get("rps"))) is not None]
     if metric == "error_rate":
         return [(iv.get("errors") or 0) / iv["sent"] for iv in ivs if iv.get("sent")]
-    series = _get(step, "server", "series") or []
+    series = get_path(step, "server", "series") or []
     key = {"server_inference_ms": "inference_latency_mean_ms", "server_queue_ms": "queue_latency_mean_ms"}[metric]
     return [v for w in series if (v := _num(w.get(key))) is not None]
 
@@ -103,7 +104,7 @@ def _run_dirs(result: dict) -> list[tuple[Path, int]]:
     """(Locust run directory, stage index) for each step, in step order (see harness/load/runner.py)."""
     from harness.load.spec import LoadSpec
 
-    base = _get(result, "artifacts", "dir")
+    base = get_path(result, "artifacts", "dir")
     if not base:
         return []
     runs = LoadSpec.model_validate(result["config"]).runs()
@@ -169,8 +170,8 @@ def trial_rows(results: list[dict]) -> list[dict]:
     for ti, result in enumerate(results, 1):
         for step in steps(result):
             m = step_metrics(step)
-            rows.append({"trial": ti, "step": step.get("label", "?"), "status": _get(step, "verdict", "status") or "",
-                         "valid": _get(step, "generator", "valid"), **m})
+            rows.append({"trial": ti, "step": step.get("label", "?"), "status": get_path(step, "verdict", "status") or "",
+                         "valid": get_path(step, "generator", "valid"), **m})
     return rows
 
 
