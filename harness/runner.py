@@ -205,8 +205,7 @@ class ScenarioRun:
                 ph.status = "failed"
 
     def _load(self) -> None:
-        load_spec = getattr(self.spec, "load", None)
-        if load_spec is None or not self.options.run_load:
+        if self.spec.load is None or not self.options.run_load:
             return
         from harness.load.phase import run_load_phase
 
@@ -218,7 +217,7 @@ class ScenarioRun:
                     self.progress.say(f"  load trial {i + 1}/{trials}")
                 out = self.run_dir / "load" / f"trial{i + 1}" if trials > 1 else self.run_dir / "load"
                 result = run_load_phase(self.spec, self.endpoint, out, self.progress)
-                results.append(result.model_dump(mode="json") if hasattr(result, "model_dump") else result)
+                results.append(result.model_dump(mode="json"))
                 self.report.latency_histograms += latency_histograms(results[-1], i + 1)
                 self.report.load, self.report.trials = results[0], trials
                 self.report.load_trials = results if trials > 1 else []

@@ -287,12 +287,8 @@ def _resolve_paths(spec: ScenarioSpec, base: Path) -> None:
     for c in spec.checks:
         c.request = res(c.request)
         c.expect = res(c.expect)
-    for hook in _PATH_HOOKS:
-        hook(spec, res)
-
-
-# Sections added by other modules (load, ...) register a hook to resolve their own paths.
-_PATH_HOOKS: list = []
+    if spec.load is not None:
+        spec.load.requests = [res(p) for p in spec.load.requests]
 
 
 def _format_validation_error(exc: ValidationError) -> str:

@@ -4,9 +4,8 @@ Flow: `ScenarioSpec.load` is a `LoadSpec` (strict: unknown keys rejected, every 
 `LoadSpec.steps()` expands a plain run, `stages:` or a `sweep:` into `StepPlan`s; the runner
 (harness/load/runner.py) executes them and `slo.py` judges each against `slo:`.
 
-Paths in `requests:` are relative to the scenario YAML; they are made absolute by a hook in
-`harness.spec._PATH_HOOKS`, registered the first time a LoadSpec is validated (harness.spec
-imports this module, so importing it back at import time would be a cycle).
+Paths in `requests:` are relative to the scenario YAML; `harness.spec.load_scenario` makes them
+absolute with every other path of the scenario.
 """
 from __future__ import annotations
 
@@ -104,7 +103,6 @@ class LoadSpec(_Strict):
 
     @model_validator(mode="after")
     def _consistent(self) -> "LoadSpec":
-        _register_path_hook()
         own, other = ("rate", "users") if self.mode == "open" else ("users", "rate")
         if getattr(self, other) is not None:
             raise ValueError(f"`{other}` is for {'closed' if self.mode == 'open' else 'open'} loop; "
@@ -181,20 +179,3 @@ def _label(mode: str, value: float | int | None, index: int | None = None) -> st
     if mode == "open":
         return f"{prefix}rate={value:g}/s"
     return f"{prefix}users={value}"
-
-
-def _resolve_load_paths(spec, res) -> None:
-    """harness.spec path hook: `load.requests` relative to the scenario file."""
-    load = getattr(spec, "load", None)
-    if load is not None:
-        load.requests = [res(p) for p in load.requests]
-
-
-def _register_path_hook() -> None:
-    # Called from validation, when harness.spec is fully imported (it is what imports us).
-    import sys
-
-    scenario_module = sys.modules.get("harness.spec")
-    hooks = getattr(scenario_module, "_PATH_HOOKS", None)
-    if hooks is not None and _resolve_load_paths not in hooks:
-        hooks.append(_resolve_load_paths)
