@@ -104,18 +104,22 @@ class Kube:
         kwargs.setdefault("_request_timeout", REQUEST_TIMEOUT)
         return _json(fn(*args, _preload_content=False, **kwargs))
 
+    def _read(self, fn: Callable[..., Any], *args: Any) -> dict | None:
+        """The object, or None when it does not exist (404)."""
+        try:
+            return self._call(fn, *args)
+        except ApiException as exc:
+            if is_not_found(exc):
+                return None
+            raise
+
     # --- namespaces ---------------------------------------------------------------------------
     def create_namespace(self, name: str, labels: dict[str, str]) -> dict:
         body = {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": name, "labels": labels}}
         return self._call(self.core.create_namespace, body)
 
     def get_namespace(self, name: str) -> dict | None:
-        try:
-            return self._call(self.core.read_namespace, name)
-        except ApiException as exc:
-            if is_not_found(exc):
-                return None
-            raise
+        return self._read(self.core.read_namespace, name)
 
     def list_namespaces(self, label_selector: str) -> list[dict]:
         return self._call(self.core.list_namespace, label_selector=label_selector).get("items") or []
@@ -135,23 +139,13 @@ class Kube:
 
     # --- service accounts and secrets (storage credentials) -----------------------------------
     def get_service_account(self, namespace: str, name: str) -> dict | None:
-        try:
-            return self._call(self.core.read_namespaced_service_account, name, namespace)
-        except ApiException as exc:
-            if is_not_found(exc):
-                return None
-            raise
+        return self._read(self.core.read_namespaced_service_account, name, namespace)
 
     def create_service_account(self, namespace: str, body: dict) -> dict:
         return self._call(self.core.create_namespaced_service_account, namespace, body)
 
     def get_secret(self, namespace: str, name: str) -> dict | None:
-        try:
-            return self._call(self.core.read_namespaced_secret, name, namespace)
-        except ApiException as exc:
-            if is_not_found(exc):
-                return None
-            raise
+        return self._read(self.core.read_namespaced_secret, name, namespace)
 
     def create_secret(self, namespace: str, body: dict) -> dict:
         return self._call(self.core.create_namespaced_secret, namespace, body)
@@ -161,12 +155,7 @@ class Kube:
         return self._call(self.custom.create_namespaced_custom_object, GROUP, VERSION, namespace, PLURAL, body)
 
     def get_isvc(self, namespace: str, name: str) -> dict | None:
-        try:
-            return self._call(self.custom.get_namespaced_custom_object, GROUP, VERSION, namespace, PLURAL, name)
-        except ApiException as exc:
-            if is_not_found(exc):
-                return None
-            raise
+        return self._read(self.custom.get_namespaced_custom_object, GROUP, VERSION, namespace, PLURAL, name)
 
     def list_isvcs(self, namespace: str, **kwargs: Any) -> dict:
         """The raw list (items and metadata.resourceVersion, for a watch to start from)."""
