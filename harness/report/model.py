@@ -79,9 +79,6 @@ class Report(BaseModel):
     latency_histograms: list[LatencyHistogram] = Field(default_factory=list)
     diagnostics: list[str] = Field(default_factory=list)
 
-    def phase_seconds(self) -> dict[str, float]:
-        return {p.name: p.seconds for p in self.phases}
-
     def load_results(self) -> list[dict]:
         """Every load trial's LoadResult (JSON dicts), in run order; [] without a load phase."""
         return list(self.load_trials) or ([self.load] if self.load else [])
