@@ -22,7 +22,7 @@ def run_load_phase(spec: ScenarioSpec, endpoint: Endpoint, out_dir: Path, progre
         now = time.monotonic()
         if now - last[0] >= 5.0:
             last[0] = now
-            progress.say(f"  load {p.label} ({p.run}/{p.runs}): {p.elapsed_s:.0f}/{p.planned_s:.0f}s, "
+            progress.say(f"  load {p.label} ({p.run + 1}/{p.runs}): {p.elapsed_s:.0f}/{p.planned_s:.0f}s, "
                          f"sent {p.sent}, ok {p.ok}, errors {p.errors}, in flight {p.in_flight}")
 
     ts = spec.torchserve
