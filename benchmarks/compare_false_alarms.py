@@ -73,7 +73,7 @@ def run_once(scenario: Path, report_dir: Path, trials: int) -> tuple[Report, Pat
     started = time.monotonic()
     report = run_scenario(spec, RunOptions(report_dir=report_dir, trials=trials, progress=Progress(quiet=True)))
     run_dir = report_dir.resolve() / report.run_id
-    lat = report.load["steps"][0]["client"] if report.load else {}
+    lat = report.load.steps[0].client.model_dump() if report.load else {}
     print(f"  {report.run_id}: {'PASS' if report.passed else 'FAIL'} in {time.monotonic() - started:.0f} s; "
           f"p50 {lat.get('latency_ms', {}).get('p50', 0):.2f} ms, {lat.get('throughput_rps', 0):.1f} req/s"
           + (f" — {report.error['line']}" if report.error else ""), flush=True)
@@ -83,7 +83,7 @@ def run_once(scenario: Path, report_dir: Path, trials: int) -> tuple[Report, Pat
 
 
 def _existing(folder: Path) -> list[tuple[Report, Path]]:
-    from harness.report.render import load_report
+    from harness.report.model import load_report
 
     runs = [(load_report(d), d) for d in sorted(folder.iterdir()) if (d / "report.json").is_file()]
     return sorted(runs, key=lambda r: r[0].started_at)
@@ -145,7 +145,7 @@ def main() -> int:
         slow_yaml = None
         for kind in schedule:
             if kind == "slow" and slow_yaml is None:
-                service = statistics.median(r.load["steps"][0]["client"]["service_ms"]["p50"] for _, (r, _) in timeline)
+                service = statistics.median(r.load.steps[0].client.service_ms.p50 for _, (r, _) in timeline)
                 delay_ms = round(args.base_ms + args.slowdown * service, 3)
                 slow_yaml = scenario_yaml(out, "digits-load-slow.yaml", args.duration, args.users,
                                           handler=slow_handler, delay_ms=delay_ms, warmup_s=args.warmup)
@@ -176,7 +176,7 @@ def main() -> int:
         vals = []
         for r, _ in same:
             for res in r.load_results():
-                v = res["steps"][0]["client"]
+                v = res.steps[0].client.model_dump()
                 for key in path:
                     v = v[key]
                 vals.append(v)
@@ -188,7 +188,7 @@ def main() -> int:
         (out / f"compare-{name}.md").write_text("\n\n".join(p.pop("markdown") for p in items))
     summary = {
         "machine": same[0][0].environment, "duration_s": args.duration, "users": args.users, "trials": trials,
-        "warmup_s": same[0][0].load["config"].get("warmup_s"),
+        "warmup_s": same[0][0].load.config.get("warmup_s"),
         "thresholds": th.model_dump(), "order": [k for k, _ in timeline], "noise": noise,
         "service_p50_ms": service, "planted_delay_ms": delay_ms - args.base_ms, "base_ms": args.base_ms,
         "false_alarms": count(pairs), "pairs": len(pairs),
@@ -215,7 +215,7 @@ def main() -> int:
             print(f"  {p['verdict']:<12} p50 {pct(p['p50_change'])}  p95 {pct(p['p95_change'])}  "
                   f"req/s {pct(p['throughput_change'])}  {p['regressed_metrics'] or ''}")
     print(f"\nruns: {len(timeline)} ({trials} load trial(s) of {args.duration:g} s after "
-          f"{same[0][0].load['config'].get('warmup_s')} s warm-up each), order {' '.join(k for k, _ in timeline)}")
+          f"{same[0][0].load.config.get('warmup_s')} s warm-up each), order {' '.join(k for k, _ in timeline)}")
     print("run-to-run noise of the unchanged runs: " + ", ".join(
         f"{m} {v['min']:.2f}..{v['max']:.2f} (CV {100 * v['cv']:.0f}%)" for m, v in noise.items()))
     print(f"false alarms: {count(pairs)}/{len(pairs)} independent pairs "

@@ -30,9 +30,10 @@ import httpx
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from harness.load import LoadSpec, run_load  # noqa: E402
+from harness.load.runner import run_load  # noqa: E402
+from harness.load.spec import LoadSpec  # noqa: E402
 from harness.procs import ProcessGroup, run  # noqa: E402
-from harness.targets.base import Endpoint  # noqa: E402
+from harness.endpoint import Endpoint  # noqa: E402
 from harness.waits import free_port, wait_until  # noqa: E402
 
 BODY = b'{"instances": [[1.0, 2.0, 3.0, 4.0]]}'

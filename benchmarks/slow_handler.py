@@ -11,7 +11,7 @@ import json
 import os
 import time
 
-from harness.handlers.tensor_handler import TensorHandler
+from harness.runtimes.torchserve.handlers.tensor_handler import TensorHandler
 
 
 class SlowTensorHandler(TensorHandler):

@@ -11,6 +11,9 @@ from pathlib import Path
 EXIT_OK = 0
 EXIT_FAILED = 1  # the model did not serve correctly: a check failed, it never became ready, an SLO missed
 EXIT_USAGE = 2  # config, lint or environment error: nothing about the model was judged
+EXIT_INVALID = 3  # the checks passed but a load measurement cannot be trusted (INVALID: e.g. the generator was the bottleneck)
+EXIT_INTERNAL = 4  # a bug in the harness itself; the traceback is in the report's diagnostics
+EXIT_INTERRUPTED = 130  # Ctrl-C or SIGTERM; everything started was stopped first
 
 
 class HarnessError(Exception):
@@ -76,16 +79,24 @@ class ConfigError(HarnessError):
 
 
 class LintError(HarnessError):
-    """A lint found a mistake that would break the deployment."""
+    """A lint finding: an error would break the deployment; a warning is shown and the run goes on.
+
+    `severity` is stamped by harness.lints.lint() from its one table (never set by the rules).
+    """
 
     kind = "lint"
 
     def __init__(self, code: str, what: str, **kw) -> None:
         super().__init__(what, **kw)
         self.code = code
+        self.severity = "error"
 
     def one_line(self) -> str:
-        return super().one_line().replace("lint:", f"lint {self.code}:", 1)
+        label = f"lint {self.code}:" if self.severity == "error" else f"lint warning {self.code}:"
+        return super().one_line().replace("lint:", label, 1)
+
+    def to_dict(self) -> dict:
+        return {**super().to_dict(), "severity": self.severity}
 
 
 class EnvironmentProblem(HarnessError):
@@ -111,5 +122,57 @@ class PredictorError(HarnessError):
 class Interrupted(HarnessError):
     """The user pressed Ctrl-C; everything started has been stopped."""
 
-    exit_code = 130
+    exit_code = EXIT_INTERRUPTED
     kind = "interrupted"
+
+
+class Verdict(HarnessError):
+    """Not a crash: the run completed and judged the model; the error names the first reason.
+
+    Readers that judge checks and load themselves (junit's testcases, `harness compare`) tell a
+    verdict from a failure to run by `VERDICT_TYPES`.
+    """
+
+
+class ModelFailed(Verdict):
+    """A check or an SLO failed: the model did not serve correctly."""
+
+    exit_code = EXIT_FAILED
+    kind = "failed"
+
+
+class InvalidMeasurement(Verdict):
+    """The checks passed but a load measurement cannot be trusted (the generator was the bottleneck)."""
+
+    exit_code = EXIT_INVALID
+    kind = "invalid measurement"
+
+
+VERDICT_TYPES = frozenset({"ModelFailed", "InvalidMeasurement"})
+
+
+def is_verdict(error: dict | None) -> bool:
+    """True for a report.json `error` that is a verdict (checks/SLOs), not a failure to run."""
+    return bool(error) and error.get("type") in VERDICT_TYPES
+
+
+class InternalError(HarnessError):
+    """An exception the harness did not expect: a bug, reported as one line plus a traceback file."""
+
+    exit_code = EXIT_INTERNAL
+    kind = "internal error"
+
+    @classmethod
+    def from_exception(cls, exc: BaseException, traceback_file: Path | None = None) -> "InternalError":
+        """Name the exception and the innermost harness frame it came from."""
+        import traceback
+
+        package = str(Path(__file__).resolve().parent) + "/"
+        frames = [f for f in traceback.extract_tb(exc.__traceback__) if f.filename.startswith(package)]
+        frame = frames[-1] if frames else None
+        text = "".join(traceback.format_exception(exc))
+        return cls(f"{type(exc).__name__}: {exc}".strip().splitlines()[0][:300],
+                   where=f"{frame.filename}:{frame.lineno}" if frame else None, details=text,
+                   hint="this is a bug in the harness; please report it with "
+                        + (str(traceback_file) if traceback_file else "the traceback (HARNESS_TRACEBACK=1)"),
+                   diagnostics=[traceback_file] if traceback_file else [])

@@ -1,32 +1,19 @@
-"""Talk to a predictor over KServe's V1/V2 REST protocols and compare what it says.
+"""Talk to a predictor over KServe's V1/V2 REST protocols.
 
-Flow: `Predictor(endpoint).post(body)` -> `Response` (status, parsed JSON, latency);
-`compare(expected, actual, atol, rtol)` -> list of human-readable differences (empty = match).
-Expected bodies are a *subset*: keys absent from the expectation are not compared (servers add
-ids and versions), lists must have the same length, floats match within atol + rtol*|expected|,
-ints, strings, bools and nulls match exactly.
+Flow: `predictor_for(endpoint)` -> `Predictor` (REST; grpc-v2: harness.grpc_client.GrpcPredictor);
+`.post(body)` -> `Response` (status, parsed JSON, latency). Judging what it said is harness.checks'
+job (with harness.outputs' tolerant comparison).
 """
 from __future__ import annotations
 
 import json
-import math
 import time
-from dataclasses import dataclass
-from typing import Any
 
 import httpx
 
+from harness.endpoint import Endpoint, Response
 from harness.errors import PredictorError
-from harness.targets.base import Endpoint
-
-
-@dataclass
-class Response:
-    status: int
-    body: Any  # parsed JSON, or the text when it is not JSON
-    text: str
-    elapsed_ms: float
-
+from harness.grpc_client import GrpcPredictor
 
 class Predictor:
     """An HTTP client for one Endpoint (Host header included when routing through an ingress)."""
@@ -63,47 +50,9 @@ class Predictor:
         self.close()
 
 
-def _fmt(value: Any) -> str:
-    text = json.dumps(value)
-    return text if len(text) <= 80 else text[:77] + "..."
-
-
-def compare(expected: Any, actual: Any, *, atol: float = 1e-5, rtol: float = 0.0, path: str = "$",
-            limit: int = 20) -> list[str]:
-    """Differences between an expected (subset) body and the actual one, as `path: ...` lines."""
-    diffs: list[str] = []
-
-    def walk(exp: Any, act: Any, where: str) -> None:
-        if len(diffs) >= limit:
-            return
-        if isinstance(exp, dict):
-            if not isinstance(act, dict):
-                diffs.append(f"{where}: expected an object, got {_fmt(act)}")
-                return
-            for key, sub in exp.items():
-                if key not in act:
-                    diffs.append(f"{where}.{key}: missing (expected {_fmt(sub)})")
-                else:
-                    walk(sub, act[key], f"{where}.{key}")
-        elif isinstance(exp, list):
-            if not isinstance(act, list):
-                diffs.append(f"{where}: expected a list of {len(exp)}, got {_fmt(act)}")
-                return
-            if len(exp) != len(act):
-                diffs.append(f"{where}: expected {len(exp)} items, got {len(act)}")
-                return
-            for i, (e, a) in enumerate(zip(exp, act)):
-                walk(e, a, f"{where}[{i}]")
-        elif isinstance(exp, float):
-            if isinstance(act, bool) or not isinstance(act, (int, float)):
-                diffs.append(f"{where}: expected {exp!r}, got {_fmt(act)}")
-            elif not math.isclose(act, exp, rel_tol=rtol, abs_tol=atol) and not (math.isnan(exp) and math.isnan(act)):
-                diffs.append(f"{where}: expected {exp!r}, got {act!r} (|diff| {abs(act - exp):.3g} > atol {atol:g}"
-                             + (f" + rtol {rtol:g}" if rtol else "") + ")")
-        elif type(exp) is not type(act) or exp != act:  # ints, strings, bools, null: exactly, type included
-            diffs.append(f"{where}: expected {_fmt(exp)}, got {_fmt(act)}")
-
-    walk(expected, actual, path)
-    if len(diffs) >= limit:
-        diffs.append(f"... (stopped after {limit} differences)")
-    return diffs
+def predictor_for(endpoint: Endpoint, *, timeout_s: float = 60.0):
+    """The client for the endpoint's protocol: `Predictor` (V1/V2 REST) or, for grpc-v2,
+    `harness.grpc_client.GrpcPredictor`; both `post(body, path) -> Response`."""
+    if endpoint.protocol == "grpc-v2":
+        return GrpcPredictor(endpoint, timeout_s=timeout_s)
+    return Predictor(endpoint, timeout_s=timeout_s)

@@ -1,26 +1,34 @@
 """All subprocesses go through here.
 
 Flow: `run()` for short commands that must succeed (raises with their stderr);
-`ProcessGroup` for long-lived services (TorchServe, the GCS emulator, Locust): each starts in a
-session of its own so that `stop()` can end the launcher *and* everything it forked (JVM, Python
-workers) by process group, with a deadline, even when start-up failed halfway.
+`ProcessGroup` for long-lived services (TorchServe, the KServe front, the GCS emulator, Locust):
+each starts in a session of its own so that `stop()` can end the launcher *and* everything it
+forked (JVM, Python workers) by process group, with a deadline, even when start-up failed
+halfway. Every child carries the harness's owner token in its environment (`merged_env`) and
+each group is registered with the reaper (harness/reaper.py), which ends them if the harness dies
+without stopping them.
 """
 from __future__ import annotations
 
 import os
-import signal
+import shutil
 import subprocess
-import time
 from pathlib import Path
 from typing import IO, Mapping, Sequence
 
 from harness.errors import EnvironmentProblem, HarnessError
+from harness.reaper import OWNER_ENV, REAPER, end_group, group_members
 
 
 def merged_env(overrides: Mapping[str, str] | None = None, *, drop: Sequence[str] = ()) -> dict[str, str]:
-    """A copy of this process's environment with `overrides` applied; os.environ is never mutated."""
+    """A copy of this process's environment with `overrides` applied; os.environ is never mutated.
+
+    It carries this harness's owner token (starting the reaper if need be), so that whatever the
+    child and its descendants become, the reaper finds and ends them if the harness dies.
+    """
     env = {k: v for k, v in os.environ.items() if k not in drop}
     env.update(overrides or {})
+    env[OWNER_ENV] = REAPER.owner_token()
     return env
 
 
@@ -63,10 +71,13 @@ class ProcessGroup:
         log_path: where its stdout and stderr go (kept for the report's diagnostics).
         env: environment overrides.
         cwd: working directory.
+        temp_dirs: folders to remove if the harness dies before stopping the group (the reaper's job).
     """
 
     def __init__(self, cmd: Sequence[str], *, name: str, log_path: Path,
-                 env: Mapping[str, str] | None = None, cwd: Path | None = None) -> None:
+                 env: Mapping[str, str] | None = None, cwd: Path | None = None,
+                 temp_dirs: Sequence[Path] = ()) -> None:
+        self.temp_dirs = list(temp_dirs)
         self.cmd = [str(c) for c in cmd]
         self.name = name
         self.log_path = log_path
@@ -91,6 +102,7 @@ class ProcessGroup:
             self._log.close()
             raise EnvironmentProblem(f"cannot start {self.name}: program not found", where=self.cmd[0],
                                      hint="install the project with its dependencies (see README)") from exc
+        REAPER.register(self.proc.pid, self.temp_dirs)  # ends the group if the harness dies first
         return self
 
     def exited(self) -> int | None:
@@ -99,44 +111,19 @@ class ProcessGroup:
 
     def members(self) -> list[int]:
         """PIDs still in this process group (the launcher may be gone while its children live)."""
-        if not self.proc:
-            return []
-        pgid = self.proc.pid
-        found = []
-        for entry in Path("/proc").iterdir():
-            if not entry.name.isdigit():
-                continue
-            try:
-                stat = (entry / "stat").read_text()
-            except (FileNotFoundError, ProcessLookupError, PermissionError):
-                continue
-            # Fields after the parenthesised command: state, ppid, pgrp. Zombies hold nothing
-            # but a PID (their reaper may be a PID 1 that never reaps), so they do not count.
-            state, _ppid, pgrp = stat.rsplit(")", 1)[1].split()[:3]
-            if int(pgrp) == pgid and state != "Z":
-                found.append(int(entry.name))
-        return found
+        return group_members(self.proc.pid) if self.proc else []
 
     def stop(self, grace_s: float = 10.0) -> None:
         """SIGTERM the whole group, then SIGKILL what is left after `grace_s`. Safe to call twice."""
         if not self.proc:
             return
         pgid = self.proc.pid
-        for sig, wait_s in ((signal.SIGTERM, grace_s), (signal.SIGKILL, 5.0)):
-            try:
-                os.killpg(pgid, sig)
-            except ProcessLookupError:
-                break
-            deadline = time.monotonic() + wait_s
-            while time.monotonic() < deadline:
-                self.proc.poll()  # reap the launcher so it does not linger as a zombie
-                if not self.members():
-                    break
-                time.sleep(0.05)
-            else:
-                continue
-            break
+        end_group(pgid, grace_s, kill_wait_s=5.0, reap=self.proc.poll)
         self.proc.poll()
+        if not self.members():
+            for d in self.temp_dirs:  # before unregistering: an interrupted stop leaves them to the reaper
+                shutil.rmtree(d, ignore_errors=True)
+            REAPER.unregister(pgid, self.temp_dirs)
         if self._log:
             self._log.close()
             self._log = None

@@ -6,6 +6,12 @@ Fixtures:
     deploy_scenario: `deploy_scenario(path) -> Deployment`, the model deployed and warmed up, with
                      `.endpoint` and `.predictor`; torn down (and its report written) after the test.
 Plain `pytest` uses the embedded local target; cluster tiers need an explicit --target.
+
+Every option but --target carries a `--harness-` prefix so that the plugin coexists with
+pytest-kind (--cluster-name, --keep-cluster, --kubeconfig, --kind-image, --kind-bin,
+--kind-kubectl-bin; fixture kind_cluster) and pytest-kubernetes (--k8s-*; fixtures k8s,
+k8s_manager, remaining_clusters_teardown) installed beside it: argparse refuses a flag registered
+twice. tests/test_plugin_coexistence.py loads all three.
 """
 from __future__ import annotations
 
@@ -16,34 +22,35 @@ from typing import Callable
 
 import pytest
 
-from harness.cli import TARGETS
+from harness.endpoint import Endpoint
 from harness.errors import HarnessError
-from harness.predict import Predictor
+from harness.predict import Predictor, predictor_for
 from harness.progress import Progress
 from harness.report.model import Report
 from harness.runner import RunOptions, ScenarioRun
 from harness.spec import ScenarioSpec, load_scenario
-from harness.targets.base import Endpoint
+from harness.targets.registry import CLUSTER_TARGETS, LOCAL, TARGET_NAMES
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
     group = parser.getgroup("kserve-harness")
-    group.addoption("--target", choices=TARGETS, default="local",
-                    help="where scenarios deploy: local (default, no cluster), kind, gke or kubeconfig")
-    group.addoption("--kubeconfig", default=None, help="kubeconfig for the cluster targets")
-    group.addoption("--kube-context", default=None, help="kubeconfig context for the cluster targets")
-    group.addoption("--keep-cluster", action="store_true", help="kind: keep the cluster after the session")
-    group.addoption("--keep-on-fail", action="store_true", help="keep the namespace of a failed scenario")
-    group.addoption("--real-gcs", action="store_true", help="upload to real GCS instead of the emulator")
-    group.addoption("--storage-emulator-host", default=None, metavar="URL",
+    group.addoption("--target", choices=TARGET_NAMES, default=LOCAL,
+                    help=f"where scenarios deploy: {LOCAL} (default, no cluster), {', '.join(CLUSTER_TARGETS)}")
+    group.addoption("--harness-kubeconfig", default=None, help="kubeconfig for the cluster targets")
+    group.addoption("--harness-kube-context", default=None, help="kubeconfig context for the cluster targets")
+    group.addoption("--harness-keep-cluster", action="store_true", help="kind: keep the cluster after the session")
+    group.addoption("--harness-keep-on-fail", action="store_true", help="keep the namespace of a failed scenario")
+    group.addoption("--harness-real-gcs", action="store_true", help="upload to real GCS instead of the emulator")
+    group.addoption("--harness-storage-emulator-host", default=None, metavar="URL",
                     help="upload to this running GCS emulator (kind: http://127.0.0.1:9023) instead of a private one")
-    group.addoption("--trials", type=int, default=1, help="repeat each scenario's load phase N times")
+    group.addoption("--harness-trials", type=int, default=1, help="repeat each scenario's load phase N times")
     group.addoption("--harness-report-dir", default=None,
                     help="where run directories go (default: a temporary directory per session)")
 
 
 def pytest_configure(config: pytest.Config) -> None:
-    config.addinivalue_line("markers", "cluster: needs a real Kubernetes cluster (--target kind|gke|kubeconfig)")
+    config.addinivalue_line("markers",
+                            f"cluster: needs a real Kubernetes cluster (--target {'|'.join(CLUSTER_TARGETS)})")
     config.addinivalue_line("markers", "gpu: needs an NVIDIA GPU")
 
 
@@ -54,13 +61,13 @@ def harness_options(request: pytest.FixtureRequest, tmp_path_factory: pytest.Tem
     return RunOptions(
         target=cfg.getoption("--target"),
         report_dir=Path(report_dir) if report_dir else tmp_path_factory.mktemp("harness-reports"),
-        real_gcs=cfg.getoption("--real-gcs"),
-        storage_emulator_host=cfg.getoption("--storage-emulator-host"),
-        kubeconfig=cfg.getoption("--kubeconfig"),
-        context=cfg.getoption("--kube-context"),
-        keep_on_fail=cfg.getoption("--keep-on-fail"),
-        keep_cluster=cfg.getoption("--keep-cluster"),
-        trials=cfg.getoption("--trials"),
+        real_gcs=cfg.getoption("--harness-real-gcs"),
+        storage_emulator_host=cfg.getoption("--harness-storage-emulator-host"),
+        kubeconfig=cfg.getoption("--harness-kubeconfig"),
+        context=cfg.getoption("--harness-kube-context"),
+        keep_on_fail=cfg.getoption("--harness-keep-on-fail"),
+        keep_cluster=cfg.getoption("--harness-keep-cluster"),
+        trials=cfg.getoption("--harness-trials"),
         progress=Progress(quiet=True),
     )
 
@@ -104,7 +111,7 @@ def deploy_scenario(harness_options: RunOptions):
             except HarnessError as exc:
                 run.record_error(exc)
                 pytest.fail(exc.one_line(), pytrace=False)
-            predictor = stack.enter_context(Predictor(endpoint))
+            predictor = stack.enter_context(predictor_for(endpoint))
             return Deployment(spec=run.spec, endpoint=endpoint, predictor=predictor, run=run)
 
         yield _deploy

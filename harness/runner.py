@@ -1,15 +1,15 @@
-"""One scenario, start to finish: lint -> archive -> upload -> deploy -> warm-up -> checks -> load.
+"""One scenario, start to finish: lint -> target -> archive -> upload -> deploy -> warm-up -> checks -> load.
 
 Flow: `run_scenario(spec, options)` returns a `Report` and always writes it (report.json,
 summary.md, diagnostics/) — on success, on a failed check, on a deploy failure and on Ctrl-C.
+The target is entered first (a cluster reached or created, KServe checked) and says where the
+model must be uploaded for its storage-initializer to read it; only then is anything built.
 Everything started is entered on one ExitStack, so it is stopped in reverse order whatever
 happens; diagnostics are collected *before* the target is torn down.
 """
 from __future__ import annotations
 
 import datetime as dt
-import json
-import os
 import secrets
 import time
 from contextlib import ExitStack, contextmanager
@@ -17,23 +17,26 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterator
 
-from harness.archive import build_archive, render_config_properties
-from harness.errors import EXIT_FAILED, EXIT_OK, DeployError, HarnessError, Interrupted
+from harness.errors import (
+    EXIT_OK, DeployError, HarnessError, InternalError, Interrupted, InvalidMeasurement, ModelFailed, Verdict,
+)
+from harness.checks import run_checks
+from harness.endpoint import Endpoint
 from harness.lints import lint
-from harness.predict import Predictor, compare
+from harness.load.phase import run_load_phase
+from harness.predict import Predictor, predictor_for
 from harness.progress import Progress
+from harness.reaper import sweep_leftovers
 from harness.report.environment import fingerprint
-from harness.report.model import ArchiveInfo, CheckResult, Phase, Report, write_report
-from harness.report.responses import save_response
-from harness.report.trials import latency_histograms, trial_passed
+from harness.report.model import CheckResult, Phase, Report
+from harness.report.trials import latency_histograms, trial_passed, trial_status
+from harness.report.writer import check_writable, write_report
+from harness.runtimes.registry import runtime_for
+from harness.runtimes.environment import default_cache_dir
 from harness.spec import ScenarioSpec
-from harness.storage import GcsEmulator, GcsStore, kserve_layout
-from harness.targets.base import Endpoint, Target
-
-
-def default_cache_dir() -> Path:
-    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
-    return Path(base) / "kserve-harness"
+from harness.targets.base import Target
+from harness.targets.registry import make_target
+from harness.targets.settings import TargetSettings
 
 
 @dataclass
@@ -41,8 +44,8 @@ class RunOptions:
     target: str = "local"
     report_dir: Path = Path("reports")
     real_gcs: bool = False
-    # An emulator that is already running and that the predictor can reach too (kind: the
-    # in-cluster one published on 127.0.0.1:9023); None starts a private one on 127.0.0.1.
+    # An emulator that is already running and that the predictor can reach too; None: the
+    # target's own choice (local: a private one; kind: its in-cluster one; gke/kubeconfig: real GCS).
     storage_emulator_host: str | None = None
     cache_dir: Path = field(default_factory=default_cache_dir)
     kubeconfig: str | None = None
@@ -63,17 +66,6 @@ def _now() -> str:
     return dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")
 
 
-def make_target(options: RunOptions, run_dir: Path, run_id: str, emulator_host: str | None) -> Target:
-    if options.target == "local":
-        from harness.targets.local import LocalTarget
-
-        return LocalTarget(run_dir / "work", emulator_host=emulator_host)
-    from harness.targets.kubernetes import make_target as make_kube_target
-
-    return make_kube_target(options.target, kubeconfig=options.kubeconfig, context=options.context, run_id=run_id,
-                            keep_on_fail=options.keep_on_fail, keep_cluster=options.keep_cluster)
-
-
 class ScenarioRun:
     def __init__(self, spec: ScenarioSpec, options: RunOptions) -> None:
         self.spec = spec
@@ -88,6 +80,8 @@ class ScenarioRun:
             scenario={"name": spec.name, "file": str(spec.source) if spec.source else None,
                       "sha256": spec.file_hash(), "description": spec.description},
         )
+        self.runtime = runtime_for(spec)
+        self.report.runtime = self.runtime.info(spec, None)  # the image, even when nothing deploys
         self.endpoint: Endpoint | None = None
         self.target: Target | None = None
 
@@ -107,7 +101,12 @@ class ScenarioRun:
 
     # -- phases -------------------------------------------------------------------------------------
     def _lint(self) -> None:
-        findings = [f for f in lint(self.spec) if f.code not in self.spec.ignore_lints]
+        findings = lint(self.spec)  # ignore_lints already applied
+        warnings = [f for f in findings if f.severity == "warning"]
+        self.report.lint_warnings = [w.to_dict() for w in warnings]
+        for w in warnings:  # shown, and the run goes on
+            self.progress.say(f"  {w.one_line()}")
+        findings = [f for f in findings if f.severity == "error"]
         if findings:
             first = findings[0]
             if len(findings) > 1:
@@ -115,48 +114,42 @@ class ScenarioRun:
                 first.what += f" (and {len(findings) - 1} more lint finding(s), see details)"
             raise first
 
-    def _archive_and_upload(self, stack: ExitStack) -> str | None:
-        with self._phase("archive", "building the .mar with torch-model-archiver") as ph:
-            archive = build_archive(self.spec, self.options.cache_dir)
-            ph.detail = "reused (inputs unchanged)" if archive.reused else "built"
-            self.report.archive = ArchiveInfo(path=str(archive.path), sha256=archive.sha256,
-                                              inputs_hash=archive.inputs_hash, reused=archive.reused)
-        config_text = render_config_properties(self.spec)
+    def _enter_target(self, stack: ExitStack) -> Target:
+        settings = TargetSettings(
+            run_id=self.run_id, work_dir=self.run_dir / "work", diagnostics_dir=self.diag_dir,
+            cache_dir=self.options.cache_dir, progress=self.progress, real_gcs=self.options.real_gcs,
+            storage_emulator_host=self.options.storage_emulator_host, kubeconfig=self.options.kubeconfig,
+            context=self.options.context, keep_on_fail=self.options.keep_on_fail,
+            keep_cluster=self.options.keep_cluster)
+        target = self.target = make_target(self.options.target, settings)
+        with self._phase("target", f"reaching the {target.name} target"):
+            stack.enter_context(target)
+        stack.callback(self._collect_diagnostics, target)  # runs before the target's teardown
+        return target
+
+    def _archive_and_upload(self, target: Target) -> None:
+        with self._phase("archive", f"building the {self.runtime.name} model files") as ph:
+            files = self.runtime.model_files(self.spec, self.options.cache_dir)
+            ph.detail = "reused (inputs unchanged)" if files.reused else "built"
+            self.report.archive = files.archive
         self.diag_dir.mkdir(parents=True, exist_ok=True)
-        (self.diag_dir / "config.properties").write_text(config_text)
+        for name, text in files.diagnostics.items():
+            (self.diag_dir / name).write_text(text)
         uri = self.spec.storage.uri
         with self._phase("upload", f"uploading the KServe layout to {uri}") as ph:
-            if self.options.real_gcs:
-                store, emulator_host = GcsStore.for_gcs(), None
-            elif emulator_host := self._shared_emulator_host():
-                store = GcsStore.for_emulator(emulator_host)
-            else:
-                emulator = stack.enter_context(GcsEmulator(self.diag_dir))
-                store, emulator_host = GcsStore.for_emulator(emulator.host), emulator.host
-            objects = store.upload(uri, kserve_layout(archive.path, config_text))
+            site = target.storage()
+            objects = site.store.upload(uri, files.objects)
             ph.detail = ", ".join(o.name for o in objects)
-            self.report.storage = {"uri": uri, "backend": "gcs" if self.options.real_gcs else "gcs-emulator",
-                                   "emulator_host": emulator_host, "objects": [vars(o) for o in objects]}
-        return emulator_host
+            self.report.storage = {"uri": uri, "backend": site.backend, "emulator_host": site.emulator_host,
+                                   "objects": [vars(o) for o in objects]}
 
-    def _shared_emulator_host(self) -> str | None:
-        """An emulator the predictor can reach too: given, or kind's in-cluster one (clusters/kind)."""
-        if self.options.storage_emulator_host or self.options.target != "kind":
-            return self.options.storage_emulator_host
-        from harness.kube.cluster import KIND_GCS_EMULATOR_HOST
-
-        return KIND_GCS_EMULATOR_HOST
-
-    def _deploy(self, stack: ExitStack, emulator_host: str | None) -> None:
-        target = self.target = make_target(self.options, self.run_dir, self.run_id, emulator_host)
-        stack.enter_context(target)
-        stack.callback(self._collect_diagnostics, target)  # runs before the target's teardown
+    def _deploy(self, target: Target) -> None:
         with self._phase("deploy", f"deploying on the {target.name} target") as ph:
             self.endpoint = target.deploy(self.spec, self.spec.storage.uri)
             ph.detail = self.endpoint.base_url
         # Split the target's own sub-phases out (storage-init, TorchServe ready) for the report.
         deploy = self.report.phases.pop()
-        sub = getattr(target, "timings", {})
+        sub = target.timings
         for name, seconds in sub.items():
             self.report.phases.append(Phase(name=name, seconds=round(seconds, 3)))
         rest = deploy.seconds - sum(sub.values())
@@ -165,40 +158,34 @@ class ScenarioRun:
                                             detail=deploy.detail))
         self.report.endpoint = {"base_url": self.endpoint.base_url, "model_name": self.endpoint.model_name,
                                 "protocol": self.endpoint.protocol, "host_header": self.endpoint.host_header,
+                                "grpc_target": self.endpoint.grpc_target,
                                 **self.endpoint.info}
+        self.report.runtime = rt = self.runtime.info(self.spec, self.endpoint.info)
+        self.progress.say(f"  runtime {rt.image} on the {rt.serving_path} path"
+                          + (f"; differs from the image: {'; '.join(rt.differences)}" if rt.differences else ""))
 
     def _warm_up(self, predictor: Predictor) -> None:
-        first = next((c for c in self.spec.checks if c.expect_status == 200), None)
+        first = next((c for c in self.spec.checks if c.expect_status == 200 and c.verb == "predict"), None)
         if first is None:
             return
         with self._phase("warm-up", f"first predict with {first.request.name}"):
             r = predictor.post(first.request.read_bytes(), first.path)
             if r.status != 200:
                 raise DeployError(f"warm-up predict answered HTTP {r.status}: {r.text[:300]}",
-                                  where=f"{self.endpoint.base_url}{first.path or self.endpoint.predict_path}",
+                                  where=(f"grpc://{self.endpoint.grpc_target}" if self.endpoint.protocol == "grpc-v2"
+                                         else f"{self.endpoint.base_url}{first.path or self.endpoint.predict_path}"),
                                   details=r.text[-4000:], hint="the worker is READY but cannot predict; see the model log")
 
     def _checks(self, predictor: Predictor) -> None:
         if not self.spec.checks:
             return
         with self._phase("checks", f"{len(self.spec.checks)} prediction check(s)") as ph:
-            for check in self.spec.checks:
-                r = predictor.post(check.request.read_bytes(), check.path)
-                diff = []
-                if r.status != check.expect_status:
-                    diff.append(f"HTTP status: expected {check.expect_status}, got {r.status}: {r.text[:200]}")
-                elif check.expect is not None:
-                    diff = compare(json.loads(check.expect.read_text()), r.body, atol=check.atol, rtol=check.rtol)
-                response_file, response_sha = save_response(self.run_dir, check.name, r.text)
-                result = CheckResult(name=check.name, passed=not diff, status=r.status,
-                                     expected_status=check.expect_status, elapsed_ms=round(r.elapsed_ms, 2),
-                                     diff=diff, request=str(check.request),
-                                     expect=str(check.expect) if check.expect else None,
-                                     response_excerpt=r.text[:500], atol=check.atol, rtol=check.rtol,
-                                     response_sha256=response_sha, response_file=response_file)
+            def show(result: CheckResult) -> None:
                 self.report.checks.append(result)
-                self.progress.say(f"  {'✓' if result.passed else '✗'} check {check.name}"
-                                  + ("" if result.passed else f": {diff[0]}"))
+                self.progress.say(f"  {'✓' if result.passed else '✗'} check {result.name}"
+                                  + ("" if result.passed else f": {result.diff[0]}"))
+
+            run_checks(self.spec.checks, predictor, self.run_dir, on_result=show)
             failed = [c.name for c in self.report.checks if not c.passed]
             ph.detail = f"{len(self.report.checks) - len(failed)}/{len(self.report.checks)} passed"
             if failed:
@@ -207,8 +194,6 @@ class ScenarioRun:
     def _load(self) -> None:
         if self.spec.load is None or not self.options.run_load:
             return
-        from harness.load.phase import run_load_phase
-
         trials = max(1, self.options.trials)
         with self._phase("load", "driving Locust load against the predictor") as ph:
             results = []
@@ -217,8 +202,8 @@ class ScenarioRun:
                     self.progress.say(f"  load trial {i + 1}/{trials}")
                 out = self.run_dir / "load" / f"trial{i + 1}" if trials > 1 else self.run_dir / "load"
                 result = run_load_phase(self.spec, self.endpoint, out, self.progress)
-                results.append(result.model_dump(mode="json"))
-                self.report.latency_histograms += latency_histograms(results[-1], i + 1)
+                results.append(result)
+                self.report.latency_histograms += latency_histograms(result, i + 1)
                 self.report.load, self.report.trials = results[0], trials
                 self.report.load_trials = results if trials > 1 else []
             ph.status = "ok" if all(trial_passed(r) for r in results) else "failed"
@@ -237,9 +222,10 @@ class ScenarioRun:
         stack = ExitStack()
         try:
             self._lint()
-            emulator_host = self._archive_and_upload(stack)
-            self._deploy(stack, emulator_host)
-            with Predictor(self.endpoint) as predictor:
+            target = self._enter_target(stack)
+            self._archive_and_upload(target)
+            self._deploy(target)
+            with predictor_for(self.endpoint) as predictor:
                 self._warm_up(predictor)
             yield self.endpoint
         finally:
@@ -262,25 +248,68 @@ class ScenarioRun:
         return write_report(self.report, self.run_dir)
 
     def execute(self) -> Report:
+        check_writable(self.run_dir.parent)  # before anything runs: a run whose report is lost is worse than none
         self.report.environment = fingerprint()
         self.progress.say(f"run {self.run_id}: scenario {self.spec.name} on {self.options.target}")
+        if swept := sweep_leftovers():  # a killed run's processes and temp dirs, said and removed
+            self.report.environment["swept_leftovers"] = swept
+            for line in swept:
+                self.progress.say(f"  note: {line}")
         try:
             with self.deployed():
-                with Predictor(self.endpoint) as predictor:
+                with predictor_for(self.endpoint) as predictor:
                     self._checks(predictor)
                 self._load()
-                if not self._verdict() and hasattr(self.target, "mark_failed"):
+                if not self._verdict():
                     self.target.mark_failed()  # --keep-on-fail keeps what failed a check or SLO too
             self.report.passed = self._verdict()
-            self.report.exit_code = EXIT_OK if self.report.passed else EXIT_FAILED
+            if self.report.passed:
+                self.report.exit_code = EXIT_OK
+            else:  # the verdict explains itself in report.json's error, as every other non-zero exit
+                self.record_error(self._verdict_error())
         except HarnessError as exc:
             self.record_error(exc)
         except KeyboardInterrupt:
             self.record_error(Interrupted("run interrupted; every process it started has been stopped",
                                           where=self.run_id))
+        except Exception as exc:  # a bug: still one line, a report, and the traceback kept for a bug report
+            self.record_error(InternalError.from_exception(exc, self._save_traceback(exc)))
         finally:
             self.finish()
         return self.report
+
+    def _verdict_error(self) -> Verdict:
+        """Why a completed run did not pass: the first failed check (exit 1), else the load:
+        FAIL (exit 1) or INVALID only (exit 3, the measurement cannot be trusted)."""
+        failed = [c for c in self.report.checks if not c.passed]
+        if failed:
+            first = failed[0]
+            return ModelFailed(
+                f"{len(failed)} of {len(self.report.checks)} check(s) failed; {first.name}: "
+                f"{first.diff[0] if first.diff else 'failed'}", where=first.request,
+                hint=f"compare the saved response {first.response_file or ''} with {first.expect or 'the expected status'}")
+        results = self.report.load_results()
+        statuses = [trial_status(r) for r in results]
+        worst = "FAIL" if "FAIL" in statuses else "INVALID"  # a FAIL trial explains more than an INVALID one
+        v = next(r for r, st in zip(results, statuses) if st == worst).verdict
+        reason = v.cause or "; ".join(v.reasons[:2]) or "see the load section"
+        if worst == "FAIL":
+            return ModelFailed(f"load FAIL: {reason}", where=str(self.run_dir / "load"),
+                               hint="see the load section of summary.md or report.html")
+        return InvalidMeasurement(f"load INVALID: {reason}", where=str(self.run_dir / "load"),
+                                  hint="the load generator, not the server, limited the run: lower the rate, "
+                                       "add --workers, or rerun on a quieter machine")
+
+    def _save_traceback(self, exc: BaseException) -> Path | None:
+        import traceback
+
+        path = self.diag_dir / "traceback.txt"
+        try:
+            self.diag_dir.mkdir(parents=True, exist_ok=True)
+            path.write_text("".join(traceback.format_exception(exc)))
+            return path
+        except OSError:
+            return None
 
 
 def run_scenario(spec: ScenarioSpec, options: RunOptions) -> Report:

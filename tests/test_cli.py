@@ -25,6 +25,6 @@ def test_one_line_errors_exit_2(args, expected):
 
 def test_invalid_scenario_names_the_key(tmp_path):
     bad = tmp_path / "bad.yaml"
-    bad.write_text("name: x\nmodel: {name: x, serialized_file: m.pt}\nstorage: {uri: gs://b/d}\nservng: {}\n")
+    bad.write_text("name: x\nmodel: {name: x, serialized_file: m.pt}\nstorage: {uri: gs://bkt/d}\nservng: {}\n")
     proc = harness("lint", str(bad))
     assert proc.returncode == 2 and "servng: unknown key" in proc.stderr and "Traceback" not in proc.stderr

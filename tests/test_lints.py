@@ -1,11 +1,16 @@
 """Each lint fires on its mistake, with its own code, and `harness lint` exits 2."""
 import json
+import subprocess
+import sys
 import zipfile
 from pathlib import Path
 
+import pytest
 
 from harness.cli import main
 from harness.lints import lint
+from harness.runtimes.environment import default_cache_dir, read_environment
+from harness.runtimes.torchserve.image import image
 from harness.spec import load_scenario
 
 
@@ -110,3 +115,80 @@ def test_expected_body_must_be_json(scenario_copy, tmp_path):
     path = scenario_copy("digits.yaml", {"checks": [{"name": "c", "request": str(tmp_path / "expected.json"),
                                                      "expect": str(bad)}]})
     assert "expect-json" in codes(path)
+
+
+# --- the runtime image: model files from a newer torch, config keys the image's TorchServe lacks ---
+
+def _torch_save(path: Path, python: str | None = None) -> Path:
+    """A state_dict saved by the harness's torch (2.13), or by another environment's python."""
+    code = "import sys, torch; torch.save({'w': torch.zeros(2, 2)}, sys.argv[1])"
+    subprocess.run([python or sys.executable, "-c", code, str(path)], check=True, capture_output=True, timeout=300)
+    return path
+
+
+def test_a_model_saved_by_a_newer_torch_warns_naming_both_versions(scenario_copy, tmp_path):
+    weights = _torch_save(tmp_path / "weights.pth")
+    for tag, torch_version in (("0.12.0", "2.4.0"), ("0.9.0", "2.1.0")):
+        spec = load_scenario(scenario_copy("pipeline.yaml", {"model": {"serialized_file": str(weights)},
+                                                             "torchserve": {"image": tag}}))
+        (finding,) = [f for f in lint(spec) if f.code == "torch-newer-than-image"]
+        assert finding.severity == "warning" and finding.one_line().startswith("lint warning torch-newer-than-image:")
+        assert "'.format_version' record" in finding.what and f"ships torch {torch_version}" in finding.what
+        assert f"torch=={torch_version}" in finding.hint
+
+
+def test_a_model_saved_by_the_images_own_torch_does_not_warn(scenario_copy, tmp_path):
+    env = read_environment(image("0.12.0"), default_cache_dir())
+    if env is None:
+        pytest.skip("the 0.12.0 runtime environment is not built here (harness runtime build)")
+    weights = _torch_save(tmp_path / "weights.pth", str(env.python))  # torch 2.4.0, as in the image
+    spec = load_scenario(scenario_copy("pipeline.yaml", {"model": {"serialized_file": str(weights)}}))
+    assert "torch-newer-than-image" not in [f.code for f in lint(spec)]
+
+
+def test_torchscript_names_no_producer_so_it_does_not_warn():
+    # fixtures/digits/model.pt was saved by torch 2.13 (fixtures/manifest.json), yet its archive
+    # holds only records torch 2.1 writes too: nothing in it says which torch wrote it.
+    assert "torch-newer-than-image" not in codes(Path(__file__).parents[1] / "scenarios" / "digits.yaml")
+
+
+def test_config_keys_the_images_torchserve_does_not_read_warn(scenario_copy):
+    props = {"enable_model_api": True, "default_startup_timeout": 60, "install_py_dep_per_model": True}
+    old = lint(load_scenario(scenario_copy("digits.yaml", {"torchserve": {"image": "0.9.0", "properties": props}})))
+    assert [(f.code, f.severity) for f in old] == [("property-unknown-to-image", "warning")] * 2
+    assert "'enable_model_api' is read by TorchServe 0.11.1 and later" in old[0].what and "0.9.0" in old[0].what
+    assert codes(scenario_copy("digits.yaml", {"torchserve": {"image": "0.12.0", "properties": props}})) == []
+
+
+def test_token_authorization_turned_on_is_an_error_where_the_image_enforces_it(scenario_copy):
+    props = {"properties": {"disable_token_authorization": False}}
+    new = lint(load_scenario(scenario_copy("digits.yaml", {"torchserve": {"image": "0.12.0", **props}})))
+    assert [(f.code, f.severity) for f in new] == [("token-auth-on", "error")]
+    old = lint(load_scenario(scenario_copy("digits.yaml", {"torchserve": {"image": "0.9.0", **props}})))
+    assert [(f.code, f.severity) for f in old] == [("property-unknown-to-image", "warning")]
+
+
+def test_warnings_do_not_block_lint_or_run_but_are_reported(scenario_copy, tmp_path, capsys):
+    warned = scenario_copy("digits.yaml", {"torchserve": {"image": "0.9.0", "properties": {"enable_model_api": True}}})
+    assert main(["lint", str(warned)]) == 0
+    assert "lint warning property-unknown-to-image:" in capsys.readouterr().out
+    # With an error beside it the run stops at lint: the warning is in the progress, report.json and summary.md.
+    both = scenario_copy("digits.yaml", {"storage": {"uri": "gs://bucket-only"},
+                                         "torchserve": {"image": "0.9.0", "properties": {"enable_model_api": True}}})
+    assert main(["run", str(both), "--report-dir", str(tmp_path / "r")]) == 2
+    captured = capsys.readouterr()
+    assert "lint warning property-unknown-to-image:" in captured.out + captured.err
+    run_dir = next((tmp_path / "r").glob("*/"))
+    report = json.loads((run_dir / "report.json").read_text())
+    assert [w["code"] for w in report["lint_warnings"]] == ["property-unknown-to-image"]
+    assert report["lint_warnings"][0]["severity"] == "warning" and report["error"]["code"] == "storage-uri-no-dir"
+    assert "## Lint warnings" in (run_dir / "summary.md").read_text()
+    assert report["runtime"]["image"] == "pytorch/torchserve-kfs:0.9.0" and report["runtime"]["ran"] == {}
+
+
+def test_torchserve_flags_an_old_image_rejects_are_errors(scenario_copy):
+    args = {"args": ["--disable-token-auth", "--enable-model-api"]}
+    old = lint(load_scenario(scenario_copy("digits.yaml", {"torchserve": {"image": "0.9.0"}, "kubernetes": args})))
+    assert [(f.code, f.severity) for f in old] == [("arg-unknown-to-image", "error")] * 2
+    assert "kubernetes.args[1]" in old[1].where and "TorchServe 0.9.0" in old[1].what
+    assert codes(scenario_copy("digits.yaml", {"kubernetes": args})) == []  # 0.12.0 accepts both (KServe's samples pass them)

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import re
 import signal
 import subprocess
 import sys
@@ -12,21 +13,9 @@ import httpx
 
 from harness.report.model import Report
 from harness.waits import port_is_free
-from tests.helpers import FIXTURES, REPO, processes_touching
+from tests.helpers import FIXTURES, REPO, assert_nothing_left
 
 CRASHING_HANDLER = Path(__file__).parent / "data" / "crashing_handler.py"
-
-
-def run_ports(report: Report) -> list[int]:
-    ports = list(report.endpoint.get("ports", {}).values())
-    host = report.storage.get("emulator_host")
-    return ports + ([int(host.rsplit(":", 1)[1])] if host else [])
-
-
-def assert_nothing_left(report: Report, report_dir: Path) -> None:
-    run_dir = report_dir / report.run_id
-    assert processes_touching(run_dir) == []
-    assert [p for p in run_ports(report) if not port_is_free(p)] == []
 
 
 def test_pass_leaves_nothing_running(run_scenario, harness_options):
@@ -34,8 +23,21 @@ def test_pass_leaves_nothing_running(run_scenario, harness_options):
 
     report = run_scenario(SCENARIOS / "digits.yaml")
     assert report.passed and report.exit_code == 0
-    assert [p.name for p in report.phases] == ["archive", "upload", "storage-init", "torchserve-ready",
-                                               "warm-up", "checks", "teardown"]
+    assert [p.name for p in report.phases] == ["target", "archive", "upload", "storage-init", "torchserve-ready",
+                                               "front-ready", "warm-up", "checks", "teardown"]
+    # Every request went through KServe's front, as on a cluster, and its log is in the report.
+    assert report.endpoint["serving_path"] == "front" and report.endpoint["front_pid"]
+    front_log = (harness_options.report_dir / report.run_id / "diagnostics" / "kserve-front.out").read_text()
+    posts = re.findall(r'"POST /v1/models/digits(?::|%3A)predict HTTP/1.1" 200', front_log)
+    assert len(posts) == 2  # the warm-up and the check
+    assert_nothing_left(report, harness_options.report_dir)
+
+
+def test_direct_path_skips_the_front(run_scenario, scenario_copy, harness_options):
+    report = run_scenario(scenario_copy("digits.yaml", {"serving": {"path": "direct"}}))
+    assert report.passed and report.endpoint["serving_path"] == "direct"
+    assert report.endpoint["front_pid"] is None and "front-ready" not in [p.name for p in report.phases]
+    assert str(report.endpoint["ports"]["inference"]) in report.endpoint["base_url"]
     assert_nothing_left(report, harness_options.report_dir)
 
 
@@ -48,10 +50,13 @@ def test_failed_check_exits_1_with_a_readable_diff(run_scenario, scenario_copy, 
     path = scenario_copy("digits.yaml", {"checks": [{"name": "wrong", "request": str(FIXTURES / "digits/request_v1.json"),
                                                      "expect": str(bad_expect)}]})
     report = run_scenario(path)
-    assert not report.passed and report.exit_code == 1 and report.error is None
+    assert not report.passed and report.exit_code == 1
+    # The verdict explains itself in report.json's error too: what failed first, where, what to do.
+    assert report.error["type"] == "ModelFailed" and report.error["what"].startswith("1 of 1 check(s) failed; wrong: ")
+    assert report.error["where"].endswith("request_v1.json") and "responses/wrong.json" in report.error["hint"]
     (check,) = report.checks
     assert check.diff[0].startswith("$.predictions[1][3]: expected")
-    assert "> atol 1e-05" in check.diff[0]
+    assert "> atol 0.0001" in check.diff[0]  # the default tolerance
     assert_nothing_left(report, harness_options.report_dir)
 
 
@@ -76,8 +81,10 @@ def test_bad_input_is_a_failed_check_not_a_crash(run_scenario, scenario_copy, ha
         {"name": "bad-shape", "request": str(FIXTURES / "digits/request_v1_bad_shape.json"),
          "expect": str(FIXTURES / "digits/expected_v1.json")}]})
     report = run_scenario(path)
-    assert [c.passed for c in report.checks] == [True, False] and report.exit_code == 1
-    assert report.checks[1].diff[0].startswith("HTTP status: expected 200, got 503")
+    assert [c.passed for c in report.checks] == [True, False] and report.exit_code == 1, report.error
+    # KServe's front turns TorchServe's 503 into a 500 that quotes it: what a cluster answers.
+    assert report.checks[1].diff[0].startswith("HTTP status: expected 200, got 500")
+    assert "503 Service Unavailable" in report.checks[1].diff[0]
     assert_nothing_left(report, harness_options.report_dir)
 
 
@@ -127,3 +134,20 @@ def test_an_external_emulator_is_used_and_left_running(run_scenario, tmp_path):
         assert report.passed and report.storage["emulator_host"] == emu.host
         assert not port_is_free(emu.port)  # the run did not stop what it did not start
     assert "gcs-emulator.log" not in " ".join(report.diagnostics)
+
+
+def test_a_refusal_by_the_management_api_ends_readiness_at_once(run_scenario, scenario_copy, harness_options):
+    """Token authorization on (let through its lint on purpose): TorchServe answers 400 to every
+    management call. That is a refusal, not slowness: exit 2 quoting TorchServe, long before the
+    300 s start-up deadline, and the live key file never reaches the report."""
+    path = scenario_copy("digits.yaml", {"torchserve": {"startup_timeout_s": 300,
+                                                        "properties": {"disable_token_authorization": False}},
+                                         "ignore_lints": ["token-auth-on"]})
+    start = time.monotonic()
+    report = run_scenario(path)
+    took = time.monotonic() - start
+    assert report.exit_code == 2 and report.error["type"] == "ConfigError"
+    assert "HTTP 400 Token Authorization failed" in report.error["what"]
+    assert took < 60, f"a refusal took {took:.0f}s (deadline 300s)"
+    assert not list((harness_options.report_dir / report.run_id).rglob("key_file.json"))
+    assert_nothing_left(report, harness_options.report_dir)

@@ -3,7 +3,7 @@ import pytest
 
 from harness.errors import DeployError
 from harness.storage import GcsEmulator, GcsStore
-from harness.targets.storage_initializer import run_storage_initializer
+from harness.storage.initializer import run_storage_initializer
 from harness.waits import port_is_free
 from tests.helpers import processes_touching
 

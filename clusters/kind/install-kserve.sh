@@ -5,22 +5,30 @@
 # storage path runs without cloud credentials.
 #
 #   KUBECONFIG=... KUBE_CONTEXT=kind-kserve-harness clusters/kind/install-kserve.sh
+#   clusters/kind/install-kserve.sh --print-versions   # what it would install, nothing else
 #
-# Environment:
-#   KSERVE_VERSION        pinned KServe release (default below)
-#   CERT_MANAGER_VERSION  pinned cert-manager release
+# Environment (defaults: the pins in versions.env beside this script):
+#   KSERVE_VERSION        KServe release
+#   CERT_MANAGER_VERSION  cert-manager release
 #   WITH_GCS_EMULATOR     1 (default) installs the emulator and repoints the storage-initializer;
 #                         0 for clusters that read real GCS (clusters/gke)
 #   GCS_EMULATOR_IMAGE    the emulator image
 # Idempotent: rerunning it re-applies everything.
 set -euo pipefail
 
-KSERVE_VERSION="${KSERVE_VERSION:-v0.15.2}"
-CERT_MANAGER_VERSION="${CERT_MANAGER_VERSION:-v1.16.2}"
-WITH_GCS_EMULATOR="${WITH_GCS_EMULATOR:-1}"
-GCS_EMULATOR_IMAGE="${GCS_EMULATOR_IMAGE:-oittaa/gcp-storage-emulator:v2024.08.03}"
-EMULATOR_URL="http://gcs-emulator.kserve-harness-system.svc.cluster.local:9023"
 HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+pinned() { sed -n "s/^$1=//p" "$HERE/versions.env"; }
+KSERVE_VERSION="${KSERVE_VERSION:-$(pinned KSERVE_VERSION)}"
+CERT_MANAGER_VERSION="${CERT_MANAGER_VERSION:-$(pinned CERT_MANAGER_VERSION)}"
+WITH_GCS_EMULATOR="${WITH_GCS_EMULATOR:-1}"
+GCS_EMULATOR_IMAGE="${GCS_EMULATOR_IMAGE:-$(pinned GCS_EMULATOR_IMAGE)}"
+EMULATOR_URL="http://gcs-emulator.kserve-harness-system.svc.cluster.local:9023"
+
+if [ "${1:-}" = "--print-versions" ]; then
+  printf 'KSERVE_VERSION=%s\nCERT_MANAGER_VERSION=%s\nGCS_EMULATOR_IMAGE=%s\n' \
+    "$KSERVE_VERSION" "$CERT_MANAGER_VERSION" "$GCS_EMULATOR_IMAGE"
+  exit 0
+fi
 
 kc() { kubectl ${KUBE_CONTEXT:+--context "$KUBE_CONTEXT"} "$@"; }
 say() { printf '\n== %s\n' "$*"; }
@@ -43,6 +51,8 @@ kc apply -f "https://github.com/cert-manager/cert-manager/releases/download/${CE
 kc -n cert-manager wait --for=condition=Available deployment --all --timeout=300s
 
 say "KServe ${KSERVE_VERSION} (CRDs, controller)"
+# Since v0.20 kserve.yaml leaves the namespace to the installer (hack/release/generate-install.sh).
+kc create namespace kserve --dry-run=client -o yaml | kc apply -f -
 # Server-side apply: the CRDs are too large for the last-applied annotation of client-side apply.
 retry kc apply --server-side --force-conflicts \
   -f "https://github.com/kserve/kserve/releases/download/${KSERVE_VERSION}/kserve.yaml"

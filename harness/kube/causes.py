@@ -267,8 +267,9 @@ def _container_cause(pod: dict, cs: dict, *, init: bool) -> Cause | None:
         if last:
             what += f" ({_exit_text(last)}, {cs.get('restartCount', 0)} restarts)"
         return Cause("crash-loop", what, message=last.get("message"), pod=pod_name, container=name,
-                     hint="the model server exits at start: read its log (config.properties, handler "
-                          "import errors, missing Python packages, model file)")
+                     hint="the model server exits at start: read its log (the exception above; "
+                          "config.properties, handler or kserve.Model import errors, load() raising, missing "
+                          "Python packages, the model file)")
     return None
 
 

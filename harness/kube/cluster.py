@@ -14,6 +14,7 @@ import json
 import os
 import shutil
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from kubernetes import client, config
 from kubernetes.client.exceptions import ApiException
@@ -24,7 +25,10 @@ from harness.kube.api import api_error_text
 from harness.kube.namespaces import sweep_orphans
 from harness.procs import run
 
-__all__ = ["REPO_ROOT", "KIND_DIR", "DEFAULT_KIND_CLUSTER", "KIND_GCS_EMULATOR_HOST", "require_binary", "load_api_client", "probe",
+if TYPE_CHECKING:
+    from harness.runtimes.base import ImageBuild
+
+__all__ = ["REPO_ROOT", "KIND_DIR", "DEFAULT_KIND_CLUSTER", "KIND_GCS_EMULATOR_HOST", "kind_pins", "require_binary", "load_api_client", "probe",
            "reachable", "kserve_installed", "KindCluster", "sweep_orphans"]
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -36,6 +40,16 @@ ISVC_CRD = "inferenceservices.serving.kserve.io"
 # ClusterStorageContainer). Upload to the first; the storage-initializer reads from the second.
 KIND_GCS_EMULATOR_HOST = "http://127.0.0.1:9023"
 KIND_GCS_EMULATOR_IN_CLUSTER = "http://gcs-emulator.kserve-harness-system.svc.cluster.local:9023"
+
+
+def kind_pins() -> dict[str, str]:
+    """The releases clusters/kind/install-kserve.sh installs (clusters/kind/versions.env, its one source)."""
+    pins = {}
+    for line in (KIND_DIR / "versions.env").read_text().splitlines():
+        key, sep, value = line.partition("=")
+        if sep and not key.startswith("#"):
+            pins[key.strip()] = value.strip()
+    return pins
 
 
 def require_binary(name: str, *, hint: str) -> str:
@@ -158,12 +172,17 @@ class KindCluster:
         return f"kind-{self.name}"
 
     def _kind(self) -> str:
-        return require_binary("kind", hint="install kind (https://kind.sigs.k8s.io/docs/user/quick-start/) "
+        path = require_binary("kind", hint="install kind (https://kind.sigs.k8s.io/docs/user/quick-start/) "
                                            "and Docker or Podman")
+        if not (shutil.which("docker") or shutil.which("podman")):
+            raise EnvironmentProblem("kind needs a container engine, and neither `docker` nor `podman` is on PATH",
+                                     where=path, hint="install and start Docker (or Podman), then rerun")
+        return path
 
     def exists(self) -> bool:
-        out = run([self._kind(), "get", "clusters"], what="list kind clusters", timeout=60,
-                  hint="is Docker (or Podman) running?").stdout
+        # 10 s: `kind get clusters` answers at once when the engine runs; a stuck one must not stall the run.
+        out = run([self._kind(), "get", "clusters"], what="list kind clusters", timeout=10,
+                  hint="is Docker (or Podman) running? (`docker info` should answer)").stdout
         return self.name in {line.strip() for line in out.splitlines()}
 
     def create(self, *, wait: str = "180s") -> None:
@@ -205,6 +224,25 @@ class KindCluster:
         run(["bash", str(script)], what="install KServe on kind", timeout=timeout_s,
             env={"KUBECONFIG": str(self.kubeconfig_path), "KUBE_CONTEXT": self.context},
             hint=f"rerun {script} by hand to see where it stops")
+
+    def load_image(self, build: "ImageBuild") -> None:
+        """Make `build.reference` pullable by the cluster's nodes: `docker build` it when the engine
+        does not have it yet, then `kind load docker-image` (kind nodes cannot pull a local image)."""
+        kind = self._kind()
+        engine = shutil.which("docker") or shutil.which("podman")
+        try:
+            run([engine, "image", "inspect", build.reference], what=f"look for image {build.reference}", timeout=60)
+            have = True
+        except EnvironmentProblem:
+            have = False
+        if not have:
+            cmd = [engine, "build", "-t", build.reference, str(build.context)]
+            for key, value in build.args.items():
+                cmd[2:2] = ["--build-arg", f"{key}={value}"]
+            run(cmd, what=f"build image {build.reference}", timeout=1800,
+                hint=f"build it by hand: {' '.join(cmd)}")
+        run([kind, "load", "docker-image", build.reference, "--name", self.name],
+            what=f"load image {build.reference} into kind cluster {self.name}", timeout=900)
 
     def delete(self) -> None:
         """`kind delete cluster` (a missing cluster is not an error)."""

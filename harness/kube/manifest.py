@@ -1,8 +1,10 @@
 """The InferenceService for a scenario, and its check against KServe's real CRD schema.
 
-Flow: `render_inference_service(spec, storage_uri, run_id)` builds the serving.kserve.io/v1beta1
-object as a plain dict (the `kserve` SDK's models break with kubernetes 37, and a dict is what the
-CustomObjectsApi sends anyway); `render_manifest_yaml` prints it for `harness render`;
+Flow: `render_inference_service(spec, storage_uri, run_id)` builds the kserve-torchserve
+serving.kserve.io/v1beta1 object as a plain dict (the `kserve` SDK's models break with kubernetes
+37, and a dict is what the CustomObjectsApi sends anyway); `inference_service(spec, run_id,
+predictor)` is the part every runtime shares (harness/runtimes/kserve/manifest.py renders the
+ModelServer's custom predictor with it);
 `validate_against_crd` checks any such dict against the CRD's openAPIV3Schema the way
 `kubectl apply` (strict field validation, the default since Kubernetes 1.27) would: unknown fields
 are errors, not silently pruned.
@@ -27,10 +29,14 @@ GROUP, VERSION, PLURAL = "serving.kserve.io", "v1beta1", "inferenceservices"
 DEPLOYMENT_MODE_ANNOTATION = "serving.kserve.io/deploymentMode"
 ISTIO_INJECT_ANNOTATION = "sidecar.istio.io/inject"
 MODEL_FORMAT = "pytorch"
+# grpc-v2: KServe's front serves gRPC on 8081; KServe's TorchServe docs expose it as the model's
+# port, named h2c (HTTP/2 cleartext) so Knative and the ingress route HTTP/2 to it.
+GRPC_PORT = 8081
+GRPC_PORTS = [{"containerPort": GRPC_PORT, "name": "h2c", "protocol": "TCP"}]
 
 
 def render_inference_service(spec: ScenarioSpec, storage_uri: str, run_id: str | None) -> dict[str, Any]:
-    """The InferenceService that serves `spec`'s model from `storage_uri`.
+    """The kserve-torchserve InferenceService (modelFormat pytorch) that serves `spec`'s model from `storage_uri`.
 
     Args:
         spec: the scenario (its `kubernetes` section shapes the predictor).
@@ -42,6 +48,32 @@ def render_inference_service(spec: ScenarioSpec, storage_uri: str, run_id: str |
         The manifest as a plain dict, ready for CustomObjectsApi or yaml.safe_dump.
     """
     k = spec.kubernetes
+    model: dict[str, Any] = {
+        "modelFormat": {"name": MODEL_FORMAT},
+        "protocolVersion": spec.serving.protocol,
+        "storageUri": storage_uri,
+    }
+    if k.runtime:
+        model["runtime"] = k.runtime
+    # torchserve.image, always: KServe's own default for pytorch is still the 0.9.0 image. KServe
+    # swaps it in as the runtime container's tag verbatim (UpdateImageTag), -gpu included.
+    if spec.runtime_version:
+        model["runtimeVersion"] = spec.runtime_version
+    if k.image:
+        model["image"] = k.image
+    if k.args:
+        model["args"] = list(k.args)
+    if spec.serving.protocol == "grpc-v2":
+        model["ports"] = [dict(p) for p in GRPC_PORTS]
+    if res := resources(spec):
+        model["resources"] = res
+    return inference_service(spec, run_id, {"model": model})
+
+
+def inference_service(spec: ScenarioSpec, run_id: str | None, predictor: dict[str, Any]) -> dict[str, Any]:
+    """The InferenceService around a runtime's predictor body ({"model": ...} or {"containers": [...]}):
+    metadata, labels, annotations and the pod-level fields of the scenario's `kubernetes` section."""
+    k = spec.kubernetes
     labels = run_labels(run_id, spec.name) if run_id else {
         key: value for key, value in run_labels("x", spec.name).items() if key != "kserve-harness/run-id"}
     annotations = {
@@ -51,24 +83,7 @@ def render_inference_service(spec: ScenarioSpec, storage_uri: str, run_id: str |
         DEPLOYMENT_MODE_ANNOTATION: k.deployment_mode,
         **k.annotations,
     }
-    model: dict[str, Any] = {
-        "modelFormat": {"name": MODEL_FORMAT},
-        "protocolVersion": spec.serving.protocol,
-        "storageUri": storage_uri,
-    }
-    if k.runtime:
-        model["runtime"] = k.runtime
-    if k.runtime_version:
-        model["runtimeVersion"] = k.runtime_version
-    if k.image:
-        model["image"] = k.image
-    if k.args:
-        model["args"] = list(k.args)
-    resources = _resources(spec)
-    if resources:
-        model["resources"] = resources
-
-    predictor: dict[str, Any] = {"model": model}
+    predictor = dict(predictor)
     # Pod labels too, so `kubectl get pods -l kserve-harness/run-id=...` finds the predictor.
     predictor["labels"] = dict(labels)
     if k.service_account:
@@ -77,7 +92,6 @@ def render_inference_service(spec: ScenarioSpec, storage_uri: str, run_id: str |
         predictor["nodeSelector"] = dict(k.node_selector)
     if k.tolerations:
         predictor["tolerations"] = [t.as_manifest() for t in k.tolerations]
-
     return {
         "apiVersion": API_VERSION,
         "kind": KIND,
@@ -86,7 +100,7 @@ def render_inference_service(spec: ScenarioSpec, storage_uri: str, run_id: str |
     }
 
 
-def _resources(spec: ScenarioSpec) -> dict[str, dict[str, str]]:
+def resources(spec: ScenarioSpec) -> dict[str, dict[str, str]]:
     r = spec.kubernetes.resources
     requests = r.requests.as_manifest()
     limits = r.limits.as_manifest()
@@ -99,18 +113,6 @@ def _resources(spec: ScenarioSpec) -> dict[str, dict[str, str]]:
     if limits:
         out["limits"] = limits
     return out
-
-
-def render_manifest_yaml(spec: ScenarioSpec, storage_uri: str | None = None, run_id: str | None = None) -> str:
-    """The InferenceService for `spec` as YAML (what `harness render SCENARIO` prints).
-
-    Args:
-        spec: the scenario.
-        storage_uri: where the model lives; default: the scenario's storage.uri.
-        run_id: the run id label, when rendering for a run.
-    """
-    obj = render_inference_service(spec, storage_uri or spec.storage.uri, run_id)
-    return yaml.safe_dump(obj, sort_keys=False, default_flow_style=False)
 
 
 # --- validation against the CRD ---------------------------------------------------------------

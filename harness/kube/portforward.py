@@ -27,6 +27,26 @@ from harness.errors import PredictorError
 log = logging.getLogger(__name__)
 
 _CHUNK = 64 * 1024
+_PROXY_THREAD = "Kubernetes port forward proxy"  # kubernetes.stream.ws_client names its threads so
+
+
+def _quiet_proxy_resets() -> None:
+    """A client that drops a tunnelled connection (a gRPC channel closing) resets the socket under
+    the kubernetes client's own proxy thread, which then dies with a traceback on stderr. That is
+    the end of one connection, not an error: log it; every other thread exception is untouched."""
+    previous = threading.excepthook
+    if getattr(previous, "_harness_quiet", False):
+        return
+
+    def hook(args: threading.ExceptHookArgs) -> None:
+        name = args.thread.name if args.thread else ""
+        if name.startswith(_PROXY_THREAD) and issubclass(args.exc_type, (ConnectionResetError, BrokenPipeError)):
+            log.debug("%s: %s", name, args.exc_value)
+            return
+        previous(args)
+
+    hook._harness_quiet = True  # type: ignore[attr-defined]
+    threading.excepthook = hook
 
 
 class PortForward:
@@ -65,6 +85,7 @@ class PortForward:
         return f"http://{self.host}:{self.local_port}"
 
     def start(self) -> "PortForward":
+        _quiet_proxy_resets()
         listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
         listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:

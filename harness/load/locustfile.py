@@ -1,4 +1,5 @@
-"""Runs inside the Locust process(es) only: imports nothing but the stdlib, gevent and locust.
+"""Runs inside the Locust process(es) only: imports nothing but the stdlib, gevent and locust
+(and for grpc-v2, after locust, grpc and tritonclient's generated stubs).
 
 Flow: the runner writes a JSON plan and points HARNESS_LOAD_PLAN at it; this file reads it at
 import, defines one active User class (open or closed loop) and a LoadTestShape that bounds the
@@ -16,6 +17,12 @@ Closed loop: each user sends, waits for the answer (and the think time), and sen
 Record line: [stage, warm, t_intended, t_sent, t_done, status, bytes, error]; times are epoch
 seconds (wall clock at start + a monotonic offset); status 0 = transport error, -1 = dropped at
 the in-flight limit, -2 = no answer before the run's end.
+
+grpc-v2: each body file holds a serialized ModelInferRequest (the runner builds it); every
+request is one ModelInfer call on one channel per process, made cooperative with gevent
+(`grpc.experimental.gevent.init_gevent`, before any channel exists). OK is status 200; the codes
+the plan names as transport failures are status 0; any other code is the plan's HTTP mapping,
+the message "CODE: details".
 """
 from __future__ import annotations
 
@@ -53,6 +60,19 @@ for _p in PLAN["bodies"]:
         BODIES.append(_f.read())
 HEADERS = dict(PLAN["headers"])
 PATH = PLAN["path"]
+GRPC = PLAN.get("protocol") == "grpc-v2"
+if GRPC:
+    # Only now, after locust's import monkey-patched the process: grpc must run its I/O on gevent's
+    # hub, else each call would block every greenlet of this process until it returns.
+    import grpc
+    from grpc.experimental import gevent as grpc_gevent
+
+    grpc_gevent.init_gevent()
+    from tritonclient.grpc import service_pb2, service_pb2_grpc
+
+    REQUESTS = [service_pb2.ModelInferRequest.FromString(b) for b in BODIES]
+    GRPC_TO_HTTP = dict(PLAN["grpc_to_http"])
+    GRPC_TRANSPORT = frozenset(PLAN["grpc_transport_codes"])
 STAGES = PLAN["stages"]  # [{duration_s, warmup_s, rate, users, spawn_rate}]
 STAGE_STARTS = []
 _acc = 0.0
@@ -159,8 +179,26 @@ def _make_client() -> HTTPClient:
                       connection_timeout=float(PLAN["timeout_s"]), network_timeout=float(PLAN["timeout_s"]))
 
 
-CLIENT = _make_client()
+def _make_grpc_stub():
+    """One channel (one HTTP/2 connection, requests multiplexed on it) per process."""
+    channel = grpc.insecure_channel(PLAN["grpc_target"], options=[tuple(o) for o in PLAN["grpc_options"]])
+    return service_pb2_grpc.GRPCInferenceServiceStub(channel)
+
+
+def _call_grpc(seq: int) -> tuple[int, int, str | None]:
+    """One ModelInfer: (status, bytes received, error message or None)."""
+    try:
+        answer = CLIENT.ModelInfer(REQUESTS[seq % len(REQUESTS)], timeout=float(PLAN["timeout_s"]))
+    except grpc.RpcError as exc:
+        code = exc.code().name if exc.code() else "UNKNOWN"
+        msg = f"{code}: {' '.join((exc.details() or '').split())}"[:200]
+        return (0 if code in GRPC_TRANSPORT else GRPC_TO_HTTP.get(code, 500)), 0, msg
+    return 200, answer.ByteSize(), None
+
+
+CLIENT = _make_grpc_stub() if GRPC else _make_client()
 _fire = events.request.fire
+_REQUEST_TYPE, _REQUEST_NAME = ("grpc", "ModelInfer") if GRPC else ("POST", "predict")
 
 
 def _send(seq: int, stage: int, warm: int, t_int: float) -> None:
@@ -170,12 +208,15 @@ def _send(seq: int, stage: int, warm: int, t_int: float) -> None:
     STATE.sent += 1
     status, nbytes, err = 0, 0, None
     try:
-        resp = CLIENT.request("POST", PATH, body=body, headers=HEADERS)
-        status = resp.status_code
-        data = resp.read()
-        nbytes = len(data)
-        if not 200 <= status < 300:
-            err = _error_text(status, data)
+        if GRPC:
+            status, nbytes, err = _call_grpc(seq)
+        else:
+            resp = CLIENT.request("POST", PATH, body=body, headers=HEADERS)
+            status = resp.status_code
+            data = resp.read()
+            nbytes = len(data)
+            if not 200 <= status < 300:
+                err = _error_text(status, data)
     except gevent.GreenletExit:
         raise
     except Exception as exc:  # transport: refused, reset, timed out, closed early
@@ -188,7 +229,7 @@ def _send(seq: int, stage: int, warm: int, t_int: float) -> None:
         STATE.errors += 1
     STATE.record([stage, warm, t_int, t_sent, t_done, status, nbytes, err])
     # Locust's own statistics (its console summary) see the same requests.
-    _fire(request_type="POST", name="predict", response_time=(t_done - t_sent) * 1000.0, response_length=nbytes,
+    _fire(request_type=_REQUEST_TYPE, name=_REQUEST_NAME, response_time=(t_done - t_sent) * 1000.0, response_length=nbytes,
           exception=RuntimeError(err) if err else None, context={})
 
 

@@ -12,7 +12,7 @@ from harness.load.result import LoadResult
 from harness.load.runner import ExpectedBatching, LoadProgress, run_load
 from harness.progress import Progress
 from harness.spec import ScenarioSpec
-from harness.targets.base import Endpoint
+from harness.endpoint import Endpoint
 
 
 def run_load_phase(spec: ScenarioSpec, endpoint: Endpoint, out_dir: Path, progress: Progress) -> LoadResult:
@@ -26,8 +26,10 @@ def run_load_phase(spec: ScenarioSpec, endpoint: Endpoint, out_dir: Path, progre
                          f"sent {p.sent}, ok {p.ok}, errors {p.errors}, in flight {p.in_flight}")
 
     ts = spec.torchserve
-    result = run_load(spec.load, endpoint, spec.load.read_bodies(), out_dir, report,
-                      expected=ExpectedBatching(batch_size=ts.batch_size, max_batch_delay_ms=ts.max_batch_delay_ms))
+    # Only TorchServe batches across requests; the ModelServer runs each request on its own.
+    expected = (ExpectedBatching(batch_size=ts.batch_size, max_batch_delay_ms=ts.max_batch_delay_ms)
+                if spec.runtime == "torchserve" else None)
+    result = run_load(spec.load, endpoint, spec.load.read_bodies(), out_dir, report, expected=expected)
     for step in result.steps:
         c = step.client
         lat = c.latency_ms

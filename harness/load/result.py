@@ -4,20 +4,22 @@ Flow: runner.run_load builds a `LoadResult` holding one `StepResult` per measure
 run has one; `stages:` and `sweep:` have one per stage or value). Each step carries the client
 figures from raw per-request timings, the errors by status and message, the time series, the
 generator's self-check, the server's view (Prometheus counters before/after/during, the model
-description, the batch-size histogram), GPU samples and its verdict. The run's verdict is the
-worst of its steps: FAIL > INVALID > PASS.
+description, the batch-size histogram; for KServe's ModelServer the mean latency of each stage),
+GPU samples and its verdict. The run's verdict is the worst of its steps: FAIL > INVALID > PASS.
 """
 from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field
+
+from harness.schema import Schema
 
 Status = Literal["PASS", "FAIL", "INVALID"]
 
 
-class _M(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+class _M(Schema):
+    """Strict in code, tolerant of unknown fields when a report is read (see harness.schema)."""
 
 
 class Percentiles(_M):
@@ -105,17 +107,26 @@ class ModelDescription(_M):
 
 
 class ServerWindow(_M):
-    """Counter deltas over a window, from TorchServe's Prometheus endpoint."""
+    """Deltas over a window of the server's Prometheus metrics: TorchServe's counters, or KServe
+    ModelServer's request_<stage>_seconds histograms (harness.load.server_metrics)."""
 
     t_s: float | None = Field(None, description="window start, seconds from the run's start")
     duration_s: float | None = None
-    requests: float | None = Field(None, description="ts_inference_requests_total delta")
-    requests_rps: float | None = None
-    queue_latency_mean_ms: float | None = Field(None, description="delta ts_queue_latency_microseconds / requests")
-    inference_latency_mean_ms: float | None = Field(None, description="delta ts_inference_latency_microseconds / requests")
+    requests: float | None = Field(None, description="TorchServe: ts_inference_requests_total delta; ModelServer: "
+                                                     "request_predict_seconds_count delta (+ request_explain_seconds_count)")
+    requests_rps: float | None = Field(None, description="requests / duration_s")
+    queue_latency_mean_ms: float | None = Field(None, description="TorchServe: delta ts_queue_latency_microseconds / "
+                                                                  "requests; ModelServer: none (it has no queue metric)")
+    inference_latency_mean_ms: float | None = Field(None, description="TorchServe: delta ts_inference_latency_microseconds / "
+                                                                      "requests; ModelServer: the predict (+ explain) "
+                                                                      "histogram's mean, the model's compute time")
     status_counts: dict[str, float] = Field(default_factory=dict, description="Requests2XX/4XX/5XX deltas")
     batch_histogram: dict[int, float] = Field(default_factory=dict, description="batch size -> batches")
     mean_batch_size: float | None = None
+    stage_latency_mean_ms: dict[str, float] = Field(
+        default_factory=dict, description="ModelServer: mean ms per request of each stage observed in the window "
+        "(preprocess, predict, postprocess, explain: delta request_<stage>_seconds_sum / _count) and `request`, "
+        "preprocess + predict/explain + postprocess; empty for TorchServe and in reports before it existed")
 
 
 class ServerFigures(_M):

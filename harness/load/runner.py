@@ -1,9 +1,13 @@
 """Run a scenario's load against an Endpoint: Locust in its own processes, figures from raw records.
 
 Flow: `run_load(spec, endpoint, bodies, out_dir)`:
-  1. preflight: one TCP connect to the endpoint (an unreachable one fails fast, one line);
-  2. the management API's model description (batch size, delay, workers in effect), when reachable;
-  3. for each Locust run (one per sweep value; stages share one run): write plan.json + bodies,
+  1. preflight: one TCP connect to the endpoint, its gRPC port for grpc-v2 (an unreachable one
+     fails fast, one line);
+  2. the management API's model description (batch size, delay, workers in effect), when the
+     endpoint has a management URL (TorchServe; a ModelServer has none: nothing is described, and
+     no description error is recorded);
+  3. for each Locust run (one per sweep value; stages share one run): write plan.json + bodies
+     (grpc-v2: each body as its serialized ModelInferRequest, harness.grpc_client),
      start Locust headless through harness.procs.ProcessGroup (one process, or a master and N
      workers: Locust's own distributed mode), scrape the server's metrics before, at each stage's
      boundaries, every `scrape_interval_s` and after, sample GPUs, report progress, and stop every
@@ -33,7 +37,7 @@ from harness.load.server_metrics import ServerProbe, Snapshot, window
 from harness.load.slo import judge_run, judge_step
 from harness.load.spec import LoadSpec, StagePlan
 from harness.procs import ProcessGroup
-from harness.targets.base import Endpoint
+from harness.endpoint import Endpoint
 from harness.waits import free_port
 
 LOCUSTFILE = Path(__file__).with_name("locustfile.py")
@@ -63,17 +67,25 @@ class LoadProgress:
     in_flight: int
 
 
+def _grpc(endpoint: Endpoint) -> bool:
+    return endpoint.protocol == "grpc-v2"
+
+
 def preflight(endpoint: Endpoint, timeout_s: float = 3.0) -> None:
-    """Fail fast, in one line, when nothing listens at the endpoint."""
-    parts = urlsplit(endpoint.base_url)
+    """Fail fast, in one line, when nothing listens at the endpoint (its gRPC port for grpc-v2)."""
+    if _grpc(endpoint) and not endpoint.grpc_target:
+        raise ConfigError("the endpoint has no gRPC address for serving.protocol grpc-v2", where=endpoint.base_url,
+                          hint="the target must set Endpoint.grpc_target")
+    parts = urlsplit(f"grpc://{endpoint.grpc_target}" if _grpc(endpoint) else endpoint.base_url)
     host = parts.hostname or "127.0.0.1"
     port = parts.port or (443 if parts.scheme == "https" else 80)
+    where = f"grpc://{endpoint.grpc_target}" if _grpc(endpoint) else endpoint.base_url
     try:
         with socket.create_connection((host, port), timeout=timeout_s):
             pass
     except OSError as exc:
         reason = exc.strerror or type(exc).__name__
-        raise PredictorError(f"endpoint unreachable ({reason}), no load was sent", where=endpoint.base_url,
+        raise PredictorError(f"endpoint unreachable ({reason}), no load was sent", where=where,
                              hint="is the predictor running and its port (or port-forward) up?") from exc
 
 
@@ -92,7 +104,35 @@ def _plan(spec: LoadSpec, endpoint: Endpoint, stages: list[StagePlan], run_dir: 
         "timeout_s": spec.timeout_s,
         "max_in_flight": spec.max_in_flight,
         "wait_time_s": spec.wait_time_s,
+        **(_grpc_plan(endpoint) if _grpc(endpoint) else {"protocol": endpoint.protocol}),
     }
+
+
+def _grpc_plan(endpoint: Endpoint) -> dict:
+    """What the locustfile needs for grpc-v2: the target, channel options and the status mapping
+    (harness.grpc_client decides it; the locustfile must not import the harness)."""
+    from harness import grpc_client
+
+    return {"protocol": "grpc-v2", "grpc_target": endpoint.grpc_target,
+            "grpc_options": grpc_client.channel_options(endpoint), "grpc_to_http": grpc_client.GRPC_TO_HTTP,
+            "grpc_transport_codes": sorted(grpc_client.TRANSPORT_CODES)}
+
+
+def _wire_bodies(endpoint: Endpoint, bodies: list[bytes]) -> list[bytes]:
+    """The bytes each request sends: the body itself, or for grpc-v2 its serialized ModelInferRequest
+    (built once here, so the generator's per-request cost is the call alone)."""
+    if not _grpc(endpoint):
+        return bodies
+    from harness.grpc_client import model_infer_request
+
+    out = []
+    for i, body in enumerate(bodies):
+        try:
+            out.append(model_infer_request(body, endpoint.model_name).SerializeToString())
+        except ValueError as exc:
+            raise ConfigError(f"load request {i} cannot be sent over grpc-v2: {exc}", where=f"load.requests[{i}]",
+                              hint="grpc-v2 requests are V2 bodies, as for protocol v2") from None
+    return out
 
 
 def _locust_groups(spec: LoadSpec, run_dir: Path, env: dict[str, str]) -> list[ProcessGroup]:
@@ -161,7 +201,7 @@ class _Run:
     def execute(self, bodies: list[bytes]) -> None:
         self.run_dir.mkdir(parents=True, exist_ok=True)
         body_paths = []
-        for i, b in enumerate(bodies):
+        for i, b in enumerate(_wire_bodies(self.endpoint, bodies)):
             p = self.run_dir / f"body-{i}.bin"
             p.write_bytes(b)
             body_paths.append(p)
@@ -241,7 +281,8 @@ def run_load(load_spec: LoadSpec, endpoint: Endpoint, bodies: list[bytes], out_d
 
     Args:
         load_spec: the scenario's `load:` section.
-        endpoint: where the predictor is (management_url and metrics_url are used when set).
+        endpoint: where the predictor is (management_url and metrics_url are used when set;
+            a ModelServer's management_url is None: no description, no description error).
         bodies: request bodies, sent in turn (`LoadSpec.read_bodies()` reads `requests:`).
         out_dir: where plans, raw records, Locust logs and result.json go.
         progress: called with a `LoadProgress` about twice a second while Locust runs.
@@ -253,7 +294,7 @@ def run_load(load_spec: LoadSpec, endpoint: Endpoint, bodies: list[bytes], out_d
         one per value, each its own Locust run), and the run's verdict (worst step).
 
     Raises:
-        ConfigError: no request body.
+        ConfigError: no request body; grpc-v2: no gRPC address, or a body that is no V2 request.
         PredictorError: nothing listens at the endpoint (one line, before any load).
         EnvironmentProblem: Locust itself could not run.
     """
@@ -266,7 +307,7 @@ def run_load(load_spec: LoadSpec, endpoint: Endpoint, bodies: list[bytes], out_d
     started_at = time.time()
     probe = ServerProbe(endpoint) if (endpoint.metrics_url or endpoint.management_url) else None
     description, description_error = None, None
-    if probe and endpoint.management_url:
+    if probe and probe.has_management:  # a ModelServer has metrics only: nothing to describe
         try:
             description = probe.describe()
         except Exception as exc:
@@ -291,14 +332,23 @@ def run_load(load_spec: LoadSpec, endpoint: Endpoint, bodies: list[bytes], out_d
     best = max(passing, key=lambda s: (s.client.requested_rps or 0, s.client.users or 0)).label if passing else None
     result = LoadResult(
         config=load_spec.model_dump(mode="json"),
-        endpoint={"url": endpoint.base_url, "model": endpoint.model_name, "protocol": endpoint.protocol,
-                  "path": load_spec.path or endpoint.predict_path},
+        endpoint=_result_endpoint(load_spec, endpoint),
         started_at=started_at, finished_at=time.time(), steps=steps, verdict=verdict,
         best_passing=best if len(steps) > 1 else None,
         artifacts={"dir": str(out_dir), "result": str(out_dir / "result.json")},
     )
     (out_dir / "result.json").write_text(result.model_dump_json(indent=1))
     return result
+
+
+def _result_endpoint(load_spec: LoadSpec, endpoint: Endpoint) -> dict:
+    if _grpc(endpoint):
+        from harness.grpc_client import MODEL_INFER
+
+        return {"url": f"grpc://{endpoint.grpc_target}", "model": endpoint.model_name, "protocol": endpoint.protocol,
+                "path": MODEL_INFER}
+    return {"url": endpoint.base_url, "model": endpoint.model_name, "protocol": endpoint.protocol,
+            "path": load_spec.path or endpoint.predict_path}
 
 
 def _steps_of(run: _Run, spec: LoadSpec, gpu, description, description_error, expected: ExpectedBatching | None,

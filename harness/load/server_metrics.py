@@ -1,11 +1,24 @@
-"""The server's side of a load run: TorchServe's Prometheus counters and management description.
+"""The server's side of a load run, for both runtimes: Prometheus metrics and the model description.
 
-Flow: `ServerProbe(endpoint)`; `describe()` reads GET {management_url}/models/NAME (the batch
-size, delay and workers really in effect); `scrape()` reads {metrics_url} into a `Snapshot` of
-this model's counters (requests, queue and inference microseconds, Requests2XX/4XX/5XX and the
-handler-side HarnessBatchSize counter per batch size, see batch_metric.py); `window(a, b)` turns
-two snapshots into deltas: mean queue and inference latency per request, the batch histogram.
-The runner scrapes before, during (time series) and after each step.
+Which metrics come from which runtime:
+  - TorchServe (runtime: torchserve), its metrics endpoint: the counters ts_inference_requests_total,
+    ts_queue_latency_microseconds, ts_inference_latency_microseconds, Requests2XX/4XX/5XX, the
+    handler-side HarnessBatchSize counter per batch size (harness/runtimes/torchserve/batch_metric.py)
+    and the host/model gauges (GPUMemoryUsed, QueueTime, ...); its management API's GET
+    /models/NAME gives the batch size, delay and workers really in effect.
+  - KServe's Python ModelServer (runtime: kserve), <base_url>/metrics: the histograms
+    request_preprocess_seconds, request_predict_seconds, request_postprocess_seconds and
+    request_explain_seconds (kserve/metrics.py, label model_name), of which only the _sum and
+    _count samples are read (_bucket and _created are ignored). Each request observes
+    preprocess, then predict (or explain), then postprocess; there is no queue metric, no
+    cross-request batching and no management API (nothing to describe).
+
+Flow: `ServerProbe(endpoint)`; `describe()` reads the management description (TorchServe only);
+`scrape()` reads {metrics_url} into a `Snapshot` of this model's counters and stage histograms;
+`window(a, b)` turns two snapshots into deltas: requests and their rate, mean queue and inference
+latency per request, the batch histogram (TorchServe), mean latency per stage (ModelServer, whose
+requests and inference latency are its predict histogram's). The runner scrapes before, during
+(time series) and after each step.
 """
 from __future__ import annotations
 
@@ -15,14 +28,17 @@ from dataclasses import dataclass, field
 
 import httpx
 
-from harness.load.batch_metric import BATCH_SIZE_LABEL, BATCH_SIZE_METRIC
+from harness.runtimes.torchserve.batch_metric import BATCH_SIZE_LABEL, BATCH_SIZE_METRIC
 from harness.load.result import ModelDescription, ServerWindow
-from harness.targets.base import Endpoint
+from harness.endpoint import Endpoint
 
 # name{labels} value [timestamp]
 _SAMPLE = re.compile(r"^([a-zA-Z_:][a-zA-Z0-9_:]*)(\{.*\})?\s+(\S+)(\s+\S+)?\s*$")
 _LABEL = re.compile(r'\s*([a-zA-Z_][a-zA-Z0-9_]*)\s*=\s*"((?:[^"\\]|\\.)*)"\s*,?')
 _UNESCAPE = {"\\\\": "\\", '\\"': '"', "\\n": "\n"}
+# KServe ModelServer histograms: request_<stage>_seconds_{sum,count}{model_name="..."}
+MODELSERVER_STAGES = ("preprocess", "predict", "postprocess", "explain")
+_STAGE_SAMPLE = re.compile(r"^request_(" + "|".join(MODELSERVER_STAGES) + r")_seconds_(sum|count)$")
 
 
 @dataclass(frozen=True)
@@ -68,7 +84,7 @@ def _base(name: str) -> str:
 
 @dataclass
 class Snapshot:
-    """This model's counters at one moment."""
+    """This model's counters at one moment (TorchServe's, or the ModelServer's stage histograms)."""
 
     t: float
     requests: float | None = None
@@ -77,6 +93,8 @@ class Snapshot:
     status: dict[str, float] = field(default_factory=dict)
     batches: dict[int, float] = field(default_factory=dict)
     gauges: dict[str, float] = field(default_factory=dict)
+    # ModelServer: stage -> (sum of seconds, count) of request_<stage>_seconds
+    stages: dict[str, tuple[float, float]] = field(default_factory=dict)
 
     def flat(self) -> dict[str, float]:
         d: dict[str, float] = {}
@@ -87,6 +105,8 @@ class Snapshot:
         d.update({f"status_{k}": v for k, v in self.status.items()})
         d.update({f"batch_size_{k}": v for k, v in sorted(self.batches.items())})
         d.update({f"gauge_{k}": v for k, v in self.gauges.items()})
+        for k, (total, count) in self.stages.items():
+            d[f"{k}_seconds_sum"], d[f"{k}_seconds_count"] = total, count
         return d
 
 
@@ -123,7 +143,35 @@ def snapshot_from_samples(samples: list[Sample], model: str, t: float | None = N
         elif name in _GAUGES and lm in (model, None):
             key = name + (f"[{s.labels['DeviceId']}]" if "DeviceId" in s.labels else "")
             snap.gauges[key] = s.value
+        elif (sm := _STAGE_SAMPLE.match(name)) and lm in (model, None):
+            total, count = snap.stages.get(sm.group(1), (0.0, 0.0))
+            snap.stages[sm.group(1)] = (total + s.value, count) if sm.group(2) == "sum" else (total, count + s.value)
     return snap
+
+
+def _stage_deltas(a: Snapshot, b: Snapshot) -> dict[str, tuple[float, float]]:
+    """stage -> (seconds, count) observed between a and b. A histogram appears on /metrics only once
+    observed (absent = nothing yet); a count that went down means a restart: the delta is then b's."""
+    out = {}
+    for k, (total, count) in b.stages.items():
+        total0, count0 = a.stages.get(k, (0.0, 0.0))
+        out[k] = (total - total0, count - count0) if count >= count0 else (total, count)
+    return out
+
+
+def _stage_means_ms(deltas: dict[str, tuple[float, float]]) -> dict[str, float]:
+    """Mean ms per observation of each stage seen in the window, and `request`: preprocess +
+    predict/explain (together, one per request) + postprocess."""
+    means = {k: total / count * 1000.0 for k, (total, count) in deltas.items() if count > 0}
+    if not means:
+        return {}
+    verb = [deltas[k] for k in ("predict", "explain") if k in deltas]
+    verb_n = sum(c for _, c in verb)
+    request = means.get("preprocess", 0.0) + means.get("postprocess", 0.0)
+    request += sum(t for t, _ in verb) / verb_n * 1000.0 if verb_n > 0 else 0.0
+    out = {k: round(means[k], 3) for k in MODELSERVER_STAGES if k in means}
+    out["request"] = round(request, 3)
+    return out
 
 
 def window(a: Snapshot, b: Snapshot, t0: float | None = None) -> ServerWindow:
@@ -136,6 +184,12 @@ def window(a: Snapshot, b: Snapshot, t0: float | None = None) -> ServerWindow:
     dur = b.t - a.t
     req = d(a.requests, b.requests)
     q, inf = d(a.queue_us, b.queue_us), d(a.inference_us, b.inference_us)
+    stages = _stage_deltas(a, b)
+    if req is None and stages:
+        # a ModelServer (no ts_ counters): the requests its model served, their mean compute time
+        verb = [stages[k] for k in ("predict", "explain") if k in stages]
+        req = sum(c for _, c in verb)
+        inf = sum(t for t, _ in verb) * 1e6  # microseconds, as TorchServe's counter
     hist = {k: d(a.batches.get(k, 0.0), v) for k, v in b.batches.items()}
     hist = {k: v for k, v in sorted(hist.items()) if v}
     n_batches = sum(hist.values())
@@ -147,6 +201,7 @@ def window(a: Snapshot, b: Snapshot, t0: float | None = None) -> ServerWindow:
         status_counts={k: d(a.status.get(k, 0.0), v) or 0.0 for k, v in b.status.items()},
         batch_histogram=hist,
         mean_batch_size=round(sum(k * v for k, v in hist.items()) / n_batches, 3) if n_batches else None,
+        stage_latency_mean_ms=_stage_means_ms(stages),
     )
 
 
@@ -168,7 +223,8 @@ def parse_description(doc: list | dict) -> ModelDescription:
 
 
 class ServerProbe:
-    """Reads a predictor's management description and metrics, when the endpoint exposes them."""
+    """Reads a predictor's management description and metrics, when the endpoint exposes them
+    (a ModelServer has metrics only: its endpoint's management_url is None)."""
 
     def __init__(self, endpoint: Endpoint, *, timeout_s: float = 3.0) -> None:
         self.endpoint = endpoint
@@ -177,6 +233,10 @@ class ServerProbe:
     @property
     def has_metrics(self) -> bool:
         return bool(self.endpoint.metrics_url)
+
+    @property
+    def has_management(self) -> bool:
+        return bool(self.endpoint.management_url)
 
     def describe(self) -> ModelDescription:
         if not self.endpoint.management_url:

@@ -47,7 +47,7 @@ def named_causes(errors: list[ErrorGroup], death: str | None, server: ServerFigu
     env = sum(g.count for g in errors if g.cause == ENVELOPE_BATCHING_CAUSE)
     if env:
         bs = server.description.batch_size if server and server.description else None
-        causes.append(f"{env} requests failed with 503 'number of batch response mismatched'"
+        causes.append(f"{env} requests failed with TorchServe's 503 'number of batch response mismatched'"
                       + (f" (batchSize {bs} in effect)" if bs else "") + f": {ENVELOPE_BATCHING_CAUSE}")
     if server and server.description:
         d = server.description

@@ -10,15 +10,22 @@ absolute with every other path of the scenario.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, model_validator
 
 from harness.errors import ConfigError
 
 
+def non_empty_path(v: Any) -> Any:
+    """A path field's check: "" (or blanks) would resolve to the scenario's own folder."""
+    if isinstance(v, str) and not v.strip():
+        raise ValueError("empty path: give a file path (relative to the scenario file)")
+    return v
+
+
 class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)  # no endless runs or waits
 
 
 class SloSpec(_Strict):
@@ -50,8 +57,8 @@ class SelfCheckSpec(_Strict):
 class StageSpec(_Strict):
     """One stage of a staged run: the load changes in one run, each stage is reported as a step."""
 
-    duration_s: float = Field(gt=0, description="measured seconds of this stage (after its warmup)")
-    warmup_s: float = Field(0.0, ge=0, description="seconds at the start of the stage left out of its figures")
+    duration_s: float = Field(gt=0, le=86400, description="measured seconds of this stage (after its warmup)")
+    warmup_s: float = Field(0.0, ge=0, le=3600, description="seconds at the start of the stage left out of its figures")
     rate: float | None = Field(None, gt=0, description="open loop: requests per second in this stage")
     users: int | None = Field(None, ge=1, description="closed loop: concurrent users in this stage")
     spawn_rate: float | None = Field(None, gt=0, description="closed loop: users started per second (default: all at once)")
@@ -80,17 +87,18 @@ class LoadSpec(_Strict):
     users: int | None = Field(None, ge=1, description="closed loop: concurrent users")
     spawn_rate: float | None = Field(None, gt=0, description="closed loop: users started per second (default: all at once)")
     wait_time_s: float = Field(0.0, ge=0, description="closed loop: think time between a user's requests")
-    duration_s: float | None = Field(None, gt=0, description="measured seconds (after warmup); not with stages")
-    warmup_s: float = Field(0.0, ge=0, description="seconds at the start of each run left out of the figures")
+    duration_s: float | None = Field(None, gt=0, le=86400, description="measured seconds (after warmup); not with stages")
+    warmup_s: float = Field(0.0, ge=0, le=3600, description="seconds at the start of each run left out of the figures")
     stages: list[StageSpec] | None = Field(
         None, min_length=1, description="a load profile in one run; each stage is reported as its own step")
     sweep: SweepSpec | None = Field(None, description="repeat the run for each value of rate or users")
-    requests: list[Path] = Field(
+    requests: list[Annotated[Path, BeforeValidator(non_empty_path)]] = Field(
         default_factory=list, description="request body files (relative to the scenario YAML), sent in turn")
-    path: str | None = Field(None, description="URL path to POST to; default the endpoint's predict path")
+    path: str | None = Field(None, description="URL path to POST to; default the endpoint's predict path "
+                                               "(none over grpc-v2: every request is a ModelInfer call)")
     workers: int = Field(
         1, ge=1, le=64, description="Locust processes generating load: 1 = one process, N > 1 = Locust master + N workers")
-    timeout_s: float = Field(30.0, gt=0, description="per-request timeout (connect and read)")
+    timeout_s: float = Field(30.0, gt=0, le=600, description="per-request timeout (connect and read)")
     max_in_flight: int = Field(
         1000, ge=1, description="open loop, per process: requests awaiting an answer before new ones are "
                                 "dropped (counted as errors, never delayed: the offered rate stays honest)")

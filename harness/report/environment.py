@@ -6,7 +6,7 @@ import platform
 import subprocess
 from importlib.metadata import PackageNotFoundError, version
 
-import harness
+from harness.version import __version__
 
 
 def _version(dist: str) -> str | None:
@@ -49,7 +49,7 @@ def _gpus() -> list[dict]:
 
 def fingerprint() -> dict:
     return {
-        "harness": harness.__version__,
+        "harness": __version__,
         "python": platform.python_version(),
         "torch": _version("torch"),
         "torchserve": _version("torchserve"),

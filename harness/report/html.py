@@ -7,7 +7,8 @@ SLOs, the generator's self-check, errors, server and GPU figures, and the plots:
 percentiles, latency histogram, latency and throughput over time, throughput and latency against
 users or rate for sweeps, batch sizes, server queue against inference time), trials, and links
 to the diagnostics (relative paths: the run directory can be moved or downloaded as an artifact).
-Every section is optional: a run that failed at deploy still renders.
+Every section is optional: a run that failed at deploy still renders. The load section is
+`load_html(results, histograms)`, the one HTML rendering of load results.
 
 The page helpers (`page`, `table`, `esc`, `figure`) are shared with compare.html.
 """
@@ -18,10 +19,12 @@ import math
 from pathlib import PurePath
 from typing import Any, Iterable, Sequence
 
-from harness.report.model import Report
+from harness.load.result import Interval, LoadResult, ServerWindow, StepResult
+from harness.load.summary import stage_columns
+from harness.report.model import LatencyHistogram, Report
 from harness.report.plots import Band, Series, bar_chart, histogram, line_chart
-from harness.report.trials import (METRICS, get_path, spread, step_metrics, step_x, steps, trial_rows,
-                                   trial_status)
+from harness.report.runtime import path_sentence, rows, runtime_name
+from harness.report.trials import METRICS, spread, step_metrics, step_x, trial_rows, trial_status
 
 CSS = """
 :root { --pass:#1a7f37; --fail:#cf222e; --warn:#9a6700; --muted:#57606a; --line:#d0d7de; }
@@ -44,7 +47,7 @@ td.num { text-align: right; font-variant-numeric: tabular-nums; white-space: now
 .badge { display: inline-block; padding: 0 7px; border-radius: 10px; font-size: 12px; font-weight: 600; color: #fff; }
 .badge.PASS, .badge.pass, .badge.ok, .badge.no-change, .badge.improvement { background: var(--pass); }
 .badge.FAIL, .badge.fail, .badge.failed, .badge.regression { background: var(--fail); }
-.badge.INVALID, .badge.unstable, .badge.skipped { background: var(--warn); }
+.badge.INVALID, .badge.unstable, .badge.skipped, .badge.differs { background: var(--warn); }
 .muted { color: var(--muted); }
 pre { background: #fff; border: 1px solid var(--line); border-radius: 6px; padding: 8px; overflow-x: auto;
       font-size: 12px; margin: 4px 0; white-space: pre-wrap; }
@@ -152,6 +155,7 @@ def _banner(r: Report) -> str:
 def identity_rows(r: Report) -> list[tuple[str, str]]:
     """What was tested, on what: the fingerprint fields a reader looks for, '—' when not known."""
     env, tg, ep = r.environment or {}, r.target or {}, r.endpoint or {}
+    ran = r.runtime.ran if r.runtime else {}  # what served (see the Runtime section), not the harness's own
 
     def first(*vals):
         return next((v for v in vals if v not in (None, "", [], {})), None)
@@ -160,16 +164,17 @@ def identity_rows(r: Report) -> list[tuple[str, str]]:
     gpu = "; ".join(f"{g.get('name')} (driver {g.get('driver')})" for g in gpus if isinstance(g, dict)) or "none detected"
     kserve = first(env.get("kserve"), tg.get("kserve_version"), ep.get("kserve_version"))
     if kserve is None and tg.get("name") == "local":
-        kserve = f"local target (kserve-torchserve runtime emulated; kserve-storage {env.get('kserve_storage') or '?'})"
+        kserve = (f"{ran['kserve']} (the runtime's)" if ran.get("kserve") else
+                  f"local target (kserve-storage {env.get('kserve_storage') or '?'})")
     cluster = first(tg.get("cluster_version"), ep.get("cluster_version"), env.get("cluster_version"))
     mem = env.get("memory_gib")
     machine = f"{env.get('cpu_count') or '?'} cores, {mem if mem is not None else '?'} GiB · {env.get('machine') or ''}"
     archive = r.archive
     return [
         ("harness", fmt(env.get("harness"))),
-        ("TorchServe", fmt(env.get("torchserve"))),
+        ("TorchServe", fmt(ran.get("torchserve") or env.get("torchserve"))),
         ("KServe", fmt(kserve)),
-        ("torch", fmt(env.get("torch"))),
+        ("torch", fmt(ran.get("torch") or env.get("torch")) + ("" if ran.get("torch") else " (the harness's)")),
         ("Python", fmt(env.get("python"))),
         ("archive sha256", f"{archive.sha256} ({'reused' if archive.reused else 'built'})" if archive else "—"),
         ("scenario", f"{r.scenario.get('file') or '—'} · sha256 {r.scenario.get('sha256') or '—'}"),
@@ -178,6 +183,26 @@ def identity_rows(r: Report) -> list[tuple[str, str]]:
         ("GPU", gpu),
         ("machine", machine + (f" · {env['os']}" if env.get("os") else "")),
     ]
+
+
+def _lint_warnings(r: Report) -> str:
+    if not r.lint_warnings:
+        return ""
+    items = "".join(f"<li><code>{esc(w.get('code'))}</code>: {esc(w.get('what'))}"
+                    + (f" — {esc(w['hint'])}" if w.get("hint") else "") + "</li>" for w in r.lint_warnings)
+    return f"<h2>Lint warnings</h2><ul>{items}</ul>"
+
+
+def _runtime(r: Report) -> str:
+    """The image, what ran, where they differ, and the serving path every figure was measured on."""
+    rt = r.runtime
+    if rt is None:
+        return ""
+    return (f"<h2>Runtime</h2><p>{esc(runtime_name(rt))} · image <code>{esc(rt.image)}</code> · every check and load figure measured on "
+            f"the <b>{esc(rt.serving_path)}</b> path: {esc(path_sentence(rt))}</p>"
+            + table(["package", "image ships", "ran", ""],
+                    [(name, want, got, badge(note) if note else "") for name, want, got, note in rows(rt)], raw=(3,))
+            + f"<p>ran in: {esc(rt.ran_source)}</p>")
 
 
 def _environment(r: Report) -> str:
@@ -223,8 +248,9 @@ def _checks(r: Report) -> str:
 
 
 # -- load ------------------------------------------------------------------------------------------
-def _x_label(step_list: list[dict]) -> str:
-    return "users" if step_list and step_list[0].get("mode") == "closed" else "offered rate (req/s)"
+# The load section of report.html is `load_html` alone; the helpers below are its parts.
+def _x_label(step_list: list[StepResult]) -> str:
+    return "users" if step_list and step_list[0].mode == "closed" else "offered rate (req/s)"
 
 
 def _config_line(cfg: dict) -> str:
@@ -239,88 +265,87 @@ def _config_line(cfg: dict) -> str:
     return " · ".join(parts)
 
 
-def _step_table(step_list: list[dict]) -> str:
+def _step_table(step_list: list[StepResult]) -> str:
     rows = []
     for s in step_list:
-        c = s.get("client") or {}
-        lat = c.get("latency_ms") or {}
-        rows.append((s.get("label"), badge(get_path(s, "verdict", "status") or "?"), c.get("requests"), c.get("ok"),
-                     c.get("errors"), fmt(c.get("error_rate"), 4), fmt(c.get("throughput_rps"), 1),
-                     fmt(lat.get("p50")), fmt(lat.get("p90")), fmt(lat.get("p95")), fmt(lat.get("p99")),
-                     fmt(lat.get("max"))))
+        c, lat = s.client, s.client.latency_ms
+        rows.append((s.label, badge(s.verdict.status), c.requests, c.ok, c.errors, fmt(c.error_rate, 4),
+                     fmt(c.throughput_rps, 1), fmt(lat.p50), fmt(lat.p90), fmt(lat.p95), fmt(lat.p99), fmt(lat.max)))
     return table(["step", "verdict", "requests", "ok", "errors", "error rate", "req/s", "p50 ms", "p90 ms", "p95 ms",
                   "p99 ms", "max ms"], rows, numeric=tuple(range(2, 12)), raw=(1,))
 
 
-def _slo_table(step_list: list[dict]) -> str:
-    rows = [(s.get("label"), slo.get("name"), fmt(slo.get("limit")), fmt(slo.get("observed")),
-             badge("pass" if slo.get("passed") else "fail"))
-            for s in step_list for slo in get_path(s, "verdict", "slo") or []]
+def _slo_table(step_list: list[StepResult]) -> str:
+    rows = [(s.label, slo.name, fmt(slo.limit), fmt(slo.observed), badge("pass" if slo.passed else "fail"))
+            for s in step_list for slo in s.verdict.slo]
     return ("<h3>SLOs</h3>" + table(["step", "objective", "limit", "observed", "result"], rows, numeric=(2, 3), raw=(4,))
             if rows else "")
 
 
-def _verdict_reasons(step_list: list[dict]) -> str:
+def _verdict_reasons(step_list: list[StepResult]) -> str:
     items = []
     for s in step_list:
-        v = s.get("verdict") or {}
-        for reason in v.get("reasons") or []:
-            items.append(f"<li><b>{esc(s.get('label'))}</b>: {esc(reason)}</li>")
-        if v.get("cause"):
-            items.append(f"<li><b>{esc(s.get('label'))}</b> cause: {esc(v['cause'])}</li>")
+        items += [f"<li><b>{esc(s.label)}</b>: {esc(reason)}</li>" for reason in s.verdict.reasons]
+        if s.verdict.cause:
+            items.append(f"<li><b>{esc(s.label)}</b> cause: {esc(s.verdict.cause)}</li>")
     return f"<ul>{''.join(items)}</ul>" if items else ""
 
 
-def _self_check(step_list: list[dict]) -> str:
+def _self_check(step_list: list[StepResult]) -> str:
     rows = []
     for s in step_list:
-        g = s.get("generator") or {}
-        procs = ", ".join(f"{p.get('role')} {p.get('cpu_percent')}%" for p in g.get("processes") or [])
-        rows.append((s.get("label"), badge("pass" if g.get("valid", True) else "INVALID"),
-                     fmt(g.get("max_cpu_percent"), 1), fmt(g.get("machine_cpu_percent"), 1),
-                     fmt(g.get("rate_ratio"), 3), fmt(get_path(g, "send_lag_ms", "p95")), g.get("dropped", 0), procs,
-                     "; ".join(g.get("reasons") or [])))
+        g = s.generator
+        procs = ", ".join(f"{p.role} {p.cpu_percent}%" for p in g.processes)
+        rows.append((s.label, badge("pass" if g.valid else "INVALID"), fmt(g.max_cpu_percent, 1),
+                     fmt(g.machine_cpu_percent, 1), fmt(g.rate_ratio, 3), fmt(g.send_lag_ms.p95), g.dropped, procs,
+                     "; ".join(g.reasons)))
     return ("<h3>Load generator self-check</h3><p class=\"muted\">INVALID: the generator, not the server, was the "
             "bottleneck; such a step's figures do not describe the server.</p>"
             + table(["step", "valid", "max process CPU %", "machine CPU %", "achieved/requested rate", "send lag p95 ms",
                      "dropped", "processes", "reasons"], rows, numeric=(2, 3, 4, 5, 6), raw=(1,)))
 
 
-def _errors_table(step_list: list[dict]) -> str:
-    rows = [(s.get("label"), e.get("status"), e.get("count"), e.get("message"), e.get("cause") or "",
-             f"{e.get('first_s', 0):.1f}–{e.get('last_s', 0):.1f}")
-            for s in step_list for e in s.get("errors") or []]
+def _errors_table(step_list: list[StepResult]) -> str:
+    rows = [(s.label, e.status, e.count, e.message, e.cause or "", f"{e.first_s:.1f}–{e.last_s:.1f}")
+            for s in step_list for e in s.errors]
     return ("<h3>Errors</h3>" + table(["step", "status", "count", "message", "named cause", "seen (s)"], rows,
                                       numeric=(1, 2)) if rows else "")
 
 
-def _server_table(step_list: list[dict]) -> str:
+def _server_table(step_list: list[StepResult]) -> str:
+    servers = [(s, s.server) for s in step_list if s.server is not None]
+    cols = stage_columns([srv.window.stage_latency_mean_ms if srv.window else {} for _, srv in servers])
+    if cols:  # KServe's ModelServer: no batching, no management API; its stage histograms
+        rows = [(s.label, fmt(srv.window.requests_rps if srv.window else None, 1),
+                 *(fmt((srv.window.stage_latency_mean_ms if srv.window else {}).get(k), 3) for k in cols),
+                 "; ".join(srv.scrape_errors)[:200]) for s, srv in servers]
+        return ("<h3>Server (KServe ModelServer metrics)</h3>"
+                + table(["step", "req/s", *(f"{k} mean ms" for k in cols), "scrape errors"], rows,
+                        numeric=tuple(range(1, len(cols) + 2))))
     rows = []
-    for s in step_list:
-        srv = s.get("server")
-        if not srv:
-            continue
-        d, w = srv.get("description") or {}, srv.get("window") or {}
-        rows.append((s.get("label"), d.get("batch_size"), d.get("max_batch_delay_ms"),
-                     f"{d.get('ready_workers', '?')}/{d.get('workers', '?')}", fmt(w.get("requests_rps"), 1),
-                     fmt(w.get("queue_latency_mean_ms")), fmt(w.get("inference_latency_mean_ms")),
-                     fmt(w.get("mean_batch_size")), "; ".join(srv.get("scrape_errors") or [])[:200]))
+    for s, srv in servers:
+        d, w = srv.description, srv.window
+        rows.append((s.label, d.batch_size if d else None, d.max_batch_delay_ms if d else None,
+                     f"{d.ready_workers}/{d.workers}" if d else "?/?", fmt(w.requests_rps if w else None, 1),
+                     fmt(w.queue_latency_mean_ms if w else None), fmt(w.inference_latency_mean_ms if w else None),
+                     fmt(w.mean_batch_size if w else None), "; ".join(srv.scrape_errors)[:200]))
     return ("<h3>Server (TorchServe metrics)</h3>"
             + table(["step", "batch size", "max batch delay ms", "ready/workers", "req/s", "queue mean ms",
                      "inference mean ms", "mean batch", "scrape errors"], rows, numeric=(1, 2, 4, 5, 6, 7))
             if rows else "")
 
 
-def _gpu_table(step_list: list[dict]) -> str:
+def _gpu_table(step_list: list[StepResult]) -> str:
     rows = []
     for s in step_list:
-        gpu = s.get("gpu") or {}
-        if gpu.get("status") == "skipped":
-            rows.append((s.get("label"), "skipped", gpu.get("reason") or "", "", "", ""))
-        for d in gpu.get("devices") or []:
-            rows.append((s.get("label"), d.get("name"), f"{d.get('memory_used_mb_max')}/{d.get('memory_total_mb')}",
-                         fmt(d.get("process_memory_mb_max"), 0), fmt(d.get("utilization_pct_mean"), 1),
-                         fmt(d.get("utilization_pct_max"), 1)))
+        gpu = s.gpu
+        if gpu is None:
+            continue
+        if gpu.status == "skipped":
+            rows.append((s.label, "skipped", gpu.reason or "", "", "", ""))
+        for d in gpu.devices:
+            rows.append((s.label, d.name, f"{d.memory_used_mb_max}/{d.memory_total_mb}",
+                         fmt(d.process_memory_mb_max, 0), fmt(d.utilization_pct_mean, 1), fmt(d.utilization_pct_max, 1)))
     if not rows or all(r[1] == "skipped" for r in rows):
         reason = rows[0][2] if rows else ""
         return f'<p class="muted">GPU: not sampled{": " + esc(reason) if reason else ""}.</p>' if rows else ""
@@ -328,61 +353,62 @@ def _gpu_table(step_list: list[dict]) -> str:
                                    "util max %"], rows, numeric=(3, 4, 5))
 
 
-def _warmup_band(s: dict) -> list[Band]:
-    ivs = s.get("intervals") or []
-    warm = [iv["t_s"] for iv in ivs if iv.get("warmup")]
+def _warmup_band(s: StepResult) -> list[Band]:
+    ivs = s.intervals
+    warm = [iv.t_s for iv in ivs if iv.warmup]
     if not warm:
         return []
-    width = (ivs[1]["t_s"] - ivs[0]["t_s"]) if len(ivs) > 1 else 1.0
+    width = (ivs[1].t_s - ivs[0].t_s) if len(ivs) > 1 else 1.0
     return [Band(min(warm), max(warm) + width, "warm-up")]
 
 
-def load_plots(step_list: list[dict], histograms: list, title_suffix: str = "") -> str:
+def _window(s: StepResult) -> ServerWindow | None:
+    return s.server.window if s.server else None
+
+
+def load_plots(step_list: list[StepResult], histograms: list[LatencyHistogram], title_suffix: str = "") -> str:
     """All load plots of one trial's steps."""
     if not step_list:
         return ""
     sfx = title_suffix
     figs = []
-    labels = [s.get("label", "?") for s in step_list]
-    pct = [("p50", "p50"), ("p90", "p90"), ("p95", "p95"), ("p99", "p99")]
-    groups = [(name, [get_path(s, "client", "latency_ms", key) for s in step_list]) for name, key in pct]
+    labels = [s.label for s in step_list]
+    groups = [(key, [getattr(s.client.latency_ms, key) for s in step_list]) for key in ("p50", "p90", "p95", "p99")]
     figs.append(figure(bar_chart(labels, groups, title=f"Latency percentiles{sfx}", x_label="step",
                                  y_label="latency (ms)"), "client latency of successful requests, measured window"))
     for h in histograms[:6]:
         marks = []
-        s = next((x for x in step_list if x.get("label") == h.step), None)
+        s = next((x for x in step_list if x.label == h.step), None)
         if s:
-            lat = get_path(s, "client", "latency_ms") or {}
-            marks = [(lat.get("p50"), "p50"), (lat.get("p99"), "p99")]
+            lat = s.client.latency_ms
+            marks = [(lat.p50, "p50"), (lat.p99, "p99")]
         figs.append(figure(histogram(h.edges_ms, h.counts, title=f"Latency histogram · {h.step}{sfx}",
                                      x_label="latency (ms)", markers=marks),
                            f"{sum(h.counts)} successful requests; a pale last bin holds the tail beyond p99.5"))
     # over time
     if len(step_list) == 1:
         s = step_list[0]
-        ivs = s.get("intervals") or []
-        t = [iv["t_s"] for iv in ivs]
-        slo_p95 = next((x.get("limit") for x in get_path(s, "verdict", "slo") or [] if x.get("name") == "p95_ms"), None)
+        ivs = s.intervals
+        t = [iv.t_s for iv in ivs]
+        slo_p95 = next((x.limit for x in s.verdict.slo if x.name == "p95_ms"), None)
         figs.append(figure(line_chart(
-            [Series("p50", t, [iv.get("p50_ms") for iv in ivs]), Series("p95", t, [iv.get("p95_ms") for iv in ivs]),
-             Series("p99", t, [iv.get("p99_ms") for iv in ivs]), Series("max", t, [iv.get("max_ms") for iv in ivs],
-                                                                        dashed=True)],
+            [Series("p50", t, [iv.p50_ms for iv in ivs]), Series("p95", t, [iv.p95_ms for iv in ivs]),
+             Series("p99", t, [iv.p99_ms for iv in ivs]), Series("max", t, [iv.max_ms for iv in ivs], dashed=True)],
             title=f"Latency over time{sfx}", x_label="seconds from start", y_label="latency (ms)",
             bands=_warmup_band(s), hlines=[(slo_p95, "p95 SLO")] if slo_p95 else None),
             "per interval, by intended send time"))
         figs.append(figure(line_chart(
-            [Series("2xx/s", t, [iv.get("rps") for iv in ivs]),
-             Series("sent/s", t, [_per_s(iv.get("sent"), ivs) for iv in ivs], dashed=True),
-             Series("errors/s", t, [_per_s(iv.get("errors"), ivs) for iv in ivs], color="#D55E00")],
+            [Series("2xx/s", t, [iv.rps for iv in ivs]),
+             Series("sent/s", t, [_per_s(iv.sent, ivs) for iv in ivs], dashed=True),
+             Series("errors/s", t, [_per_s(iv.errors, ivs) for iv in ivs], color="#D55E00")],
             title=f"Throughput over time{sfx}", x_label="seconds from start", y_label="requests per second",
             bands=_warmup_band(s)), "successful answers, requests sent and errors per second"))
     else:
         series_l, series_t = [], []
-        for i, s in enumerate(step_list):
-            ivs = s.get("intervals") or []
-            t = [iv["t_s"] for iv in ivs]
-            series_l.append(Series(s.get("label", "?"), t, [iv.get("p95_ms") for iv in ivs]))
-            series_t.append(Series(s.get("label", "?"), t, [iv.get("rps") for iv in ivs]))
+        for s in step_list:
+            t = [iv.t_s for iv in s.intervals]
+            series_l.append(Series(s.label, t, [iv.p95_ms for iv in s.intervals]))
+            series_t.append(Series(s.label, t, [iv.rps for iv in s.intervals]))
         figs.append(figure(line_chart(series_l, title=f"p95 latency over time{sfx}", x_label="seconds from start",
                                       y_label="p95 latency (ms)"), "one line per step"))
         figs.append(figure(line_chart(series_t, title=f"Throughput over time{sfx}", x_label="seconds from start",
@@ -399,42 +425,40 @@ def load_plots(step_list: list[dict], histograms: list, title_suffix: str = "") 
                 title=f"Latency against {_x_label(step_list)}{sfx}", x_label=_x_label(step_list),
                 y_label="latency (ms)"), "sweep: one point per step"))
     # batch sizes
-    sizes = sorted({int(k) for s in step_list for k in (get_path(s, "server", "window", "batch_histogram") or {})})
+    hists = [(s.label, (w.batch_histogram if (w := _window(s)) else {})) for s in step_list]
+    sizes = sorted({int(b) for _, h in hists for b in h})
     if sizes:
-        bgroups = [(s.get("label", "?"), [float((get_path(s, "server", "window", "batch_histogram") or {}).get(str(b),
-                    (get_path(s, "server", "window", "batch_histogram") or {}).get(b, 0)) or 0) for b in sizes])
-                   for s in step_list]
+        bgroups = [(label, [float(h.get(b, 0) or 0) for b in sizes]) for label, h in hists]
         figs.append(figure(bar_chart([str(b) for b in sizes], bgroups, title=f"Batch sizes{sfx}", x_label="batch size",
                                      y_label="batches"), "batches the handler saw, by size (TorchServe metrics)"))
     # queue vs inference: over time for a single step, per step otherwise (or when never scraped mid-run)
     svg = ""
     if len(step_list) == 1:
-        ser = get_path(step_list[0], "server", "series") or []
-        t = [w.get("t_s") for w in ser]
-        svg = line_chart([Series("queue (mean)", t, [w.get("queue_latency_mean_ms") for w in ser], markers=True),
-                          Series("inference (mean)", t, [w.get("inference_latency_mean_ms") for w in ser],
-                                 markers=True)],
+        ser = step_list[0].server.series if step_list[0].server else []
+        t = [w.t_s for w in ser]
+        svg = line_chart([Series("queue (mean)", t, [w.queue_latency_mean_ms for w in ser], markers=True),
+                          Series("inference (mean)", t, [w.inference_latency_mean_ms for w in ser], markers=True)],
                          title=f"Server queue vs inference time{sfx}", x_label="seconds from start",
                          y_label="ms per request")
         figs.append(figure(svg, "TorchServe ts_queue_latency and ts_inference_latency, mean per scrape interval"))
     if not svg:
-        q = [get_path(s, "server", "window", "queue_latency_mean_ms") for s in step_list]
-        inf = [get_path(s, "server", "window", "inference_latency_mean_ms") for s in step_list]
+        q = [w.queue_latency_mean_ms if (w := _window(s)) else None for s in step_list]
+        inf = [w.inference_latency_mean_ms if (w := _window(s)) else None for s in step_list]
         figs.append(figure(bar_chart(labels, [("queue (mean)", q), ("inference (mean)", inf)],
                                      title=f"Server queue vs inference time{sfx}", x_label="step",
                                      y_label="ms per request"), "TorchServe metrics over each step's window"))
     return plots(*figs)
 
 
-def _per_s(count: Any, ivs: list[dict]) -> float | None:
+def _per_s(count: int | None, ivs: list[Interval]) -> float | None:
     if count is None:
         return None
-    width = (ivs[1]["t_s"] - ivs[0]["t_s"]) if len(ivs) > 1 else 1.0
+    width = (ivs[1].t_s - ivs[0].t_s) if len(ivs) > 1 else 1.0
     return count / width if width > 0 else None
 
 
-def _trial_section(result: dict, histograms: list, trial: int | None) -> str:
-    step_list = steps(result)
+def _trial_section(result: LoadResult, histograms: list[LatencyHistogram], trial: int | None) -> str:
+    step_list = result.steps
     sfx = f" · trial {trial}" if trial else ""
     out = [_step_table(step_list), _verdict_reasons(step_list), load_plots(step_list, histograms, sfx),
            _slo_table(step_list), _self_check(step_list), _errors_table(step_list), _server_table(step_list),
@@ -442,7 +466,7 @@ def _trial_section(result: dict, histograms: list, trial: int | None) -> str:
     return "\n".join(x for x in out if x)
 
 
-def _trials_overview(results: list[dict]) -> str:
+def _trials_overview(results: list[LoadResult]) -> str:
     rows = trial_rows(results)
     labels = list(dict.fromkeys(r["step"] for r in rows))
     out = [f"<h3>Trials ({len(results)})</h3>",
@@ -482,24 +506,25 @@ def _trials_overview(results: list[dict]) -> str:
     return "\n".join(out)
 
 
-def _load(r: Report) -> str:
-    results = r.load_results()
+def load_html(results: list[LoadResult], histograms: list[LatencyHistogram]) -> str:
+    """The load section of report.html: verdict and configuration, the trials overview (several
+    trials), then each trial's tables and plots. "" without a load phase."""
     if not results:
         return ""
     first = results[0]
     worst = max((trial_status(x) for x in results), key=lambda s: {"PASS": 0, "INVALID": 1, "FAIL": 2}.get(s, 3))
+    url = first.endpoint.get("url")
     out = ["<h2>Load</h2>",
-           f"<p>{badge(worst)} {esc(_config_line(first.get('config') or {}))}"
-           + (f" · heaviest passing step: <b>{esc(first['best_passing'])}</b>" if first.get("best_passing") else "")
-           + (f" · endpoint <code>{esc(get_path(first, 'endpoint', 'url'))}{esc(get_path(first, 'endpoint', 'path') or '')}</code>"
-              if get_path(first, "endpoint", "url") else "") + "</p>"]
-    reasons = get_path(first, "verdict", "reasons") or []
+           f"<p>{badge(worst)} {esc(_config_line(first.config))}"
+           + (f" · heaviest passing step: <b>{esc(first.best_passing)}</b>" if first.best_passing else "")
+           + (f" · endpoint <code>{esc(url)}{esc(first.endpoint.get('path') or '')}</code>" if url else "") + "</p>"]
+    reasons = first.verdict.reasons
     if reasons and len(results) == 1:
         out.append("<ul>" + "".join(f"<li>{esc(x)}</li>" for x in reasons) + "</ul>")
     if len(results) > 1:
         out.append(_trials_overview(results))
     for i, result in enumerate(results, 1):
-        hist = [h for h in r.latency_histograms if h.trial == i]
+        hist = [h for h in histograms if h.trial == i]
         body = _trial_section(result, hist, i if len(results) > 1 else None)
         if len(results) == 1:
             out.append(body)
@@ -513,7 +538,7 @@ def _links(r: Report) -> str:
     items = [("report.json", "report.json"), ("summary.md", "summary.md"), ("junit.xml", "junit.xml")]
     items += [(c.response_file, f"response of {c.name}") for c in r.checks if c.response_file]
     for i, res in enumerate(r.load_results(), 1):
-        d = get_path(res, "artifacts", "result")
+        d = res.artifacts.get("result")
         if d:
             items.append((relative_link(d, r.run_id), f"load result{f' (trial {i})' if r.trials > 1 else ''}"))
     items += [(d, d) for d in r.diagnostics]
@@ -524,7 +549,9 @@ def _links(r: Report) -> str:
 def render_html(report: Report) -> str:
     """The whole report.html for one run."""
     sc = report.scenario.get("name")
-    body = [_banner(report), _checks(report), _load(report), _phases(report), _environment(report), _links(report),
+    body = [_banner(report), _lint_warnings(report), _checks(report), _runtime(report),
+            load_html(report.load_results(), report.latency_histograms), _phases(report),
+            _environment(report), _links(report),
             f'<footer>kserve-harness report · schema {esc(report.schema_version)} · re-render with '
             f'<code>harness report &lt;run dir&gt;</code></footer>']
     return page(f"{'PASS' if report.passed else 'FAIL'} · {sc} · {report.run_id}", body)

@@ -12,8 +12,9 @@ from __future__ import annotations
 import socket
 import xml.etree.ElementTree as ET
 
+from harness.errors import is_verdict
+from harness.load.result import LoadResult
 from harness.report.model import Report
-from harness.report.trials import steps
 
 
 def _case(suite: ET.Element, classname: str, name: str, seconds: float = 0.0) -> ET.Element:
@@ -33,7 +34,7 @@ def render_junit(report: Report) -> str:
             ET.SubElement(props, "property", name=key, value=str(value))
 
     run = _case(suite, cls, "run", sum(p.seconds for p in report.phases))
-    if report.error:
+    if report.error and not is_verdict(report.error):  # a verdict's failures are the testcases below
         e = report.error
         err = ET.SubElement(run, "error", message=str(e.get("line") or e.get("what")), type=str(e.get("kind") or "error"))
         err.text = "\n".join(str(x) for x in (e.get("what"), e.get("where") and f"where: {e['where']}",
@@ -45,28 +46,7 @@ def render_junit(report: Report) -> str:
             fail = ET.SubElement(case, "failure", message=c.diff[0] if c.diff else "check failed", type="check")
             fail.text = "\n".join(c.diff)
 
-    results = report.load_results()
-    for ti, result in enumerate(results, 1):
-        prefix = f"[trial {ti}] " if len(results) > 1 else ""
-        for step in steps(result):
-            label = step.get("label", "?")
-            verdict = step.get("verdict") or {}
-            for slo in verdict.get("slo") or []:
-                case = _case(suite, f"{cls}.slo", f"{prefix}{label}: {slo['name']} <= {slo['limit']:g}")
-                if not slo.get("passed"):
-                    observed = slo.get("observed")
-                    shown = "not measured" if observed is None else f"{observed:g}"
-                    ET.SubElement(case, "failure", type="slo",
-                                  message=f"{slo['name']}: observed {shown}, limit {slo['limit']:g}")
-            case = _case(suite, f"{cls}.load", f"{prefix}{label}: verdict", float(step.get("duration_s") or 0.0))
-            status = verdict.get("status", "PASS")
-            if status != "PASS":
-                reasons = list(verdict.get("reasons") or [])
-                if verdict.get("cause"):
-                    reasons.append(f"cause: {verdict['cause']}")
-                fail = ET.SubElement(case, "failure", type=f"load {status}",
-                                     message=f"{status}: {reasons[0] if reasons else 'load step did not pass'}")
-                fail.text = "\n".join(reasons)
+    load_cases(suite, cls, report.load_results())
 
     cases = suite.findall("testcase")
     suite.set("tests", str(len(cases)))
@@ -79,3 +59,26 @@ def render_junit(report: Report) -> str:
     root.append(suite)
     ET.indent(root)
     return '<?xml version="1.0" encoding="utf-8"?>\n' + ET.tostring(root, encoding="unicode") + "\n"
+
+
+def load_cases(suite: ET.Element, cls: str, results: list[LoadResult]) -> None:
+    """The load section of junit.xml: per trial and step, one testcase per SLO and one for the
+    step's verdict (a failure names the reasons and the cause)."""
+    for ti, result in enumerate(results, 1):
+        prefix = f"[trial {ti}] " if len(results) > 1 else ""
+        for step in result.steps:
+            verdict = step.verdict
+            for slo in verdict.slo:
+                case = _case(suite, f"{cls}.slo", f"{prefix}{step.label}: {slo.name} <= {slo.limit:g}")
+                if not slo.passed:
+                    shown = "not measured" if slo.observed is None else f"{slo.observed:g}"
+                    ET.SubElement(case, "failure", type="slo",
+                                  message=f"{slo.name}: observed {shown}, limit {slo.limit:g}")
+            case = _case(suite, f"{cls}.load", f"{prefix}{step.label}: verdict", float(step.duration_s or 0.0))
+            if verdict.status != "PASS":
+                reasons = list(verdict.reasons)
+                if verdict.cause:
+                    reasons.append(f"cause: {verdict.cause}")
+                fail = ET.SubElement(case, "failure", type=f"load {verdict.status}",
+                                     message=f"{verdict.status}: {reasons[0] if reasons else 'load step did not pass'}")
+                fail.text = "\n".join(reasons)

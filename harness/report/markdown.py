@@ -1,7 +1,12 @@
-"""summary.md: the report as a CI job summary (GitHub renders it; a terminal reads it)."""
+"""summary.md: the report as a CI job summary (GitHub renders it; a terminal reads it).
+
+The load section is harness.load.summary.render_load_markdown (the one markdown rendering of load results).
+"""
 from __future__ import annotations
 
-from harness.report.model import Report
+from harness.load.summary import render_load_markdown
+from harness.report.model import Report, RuntimeInfo
+from harness.report.runtime import path_sentence, rows, runtime_name
 
 
 def render_summary(report: Report) -> str:
@@ -23,6 +28,11 @@ def render_summary(report: Report) -> str:
         lines.append("")
         if e.get("details"):
             lines += ["<details><summary>details</summary>", "", "```", e["details"].rstrip(), "```", "", "</details>", ""]
+    if report.lint_warnings:
+        lines += ["## Lint warnings", "", *[f"- `{w.get('code')}`: {w.get('what')}"
+                                            + (f" — {w['hint']}" if w.get("hint") else "") for w in report.lint_warnings], ""]
+    if report.runtime:
+        lines += _runtime_section(report.runtime)
     if report.phases:
         lines += ["## Phases", "", "| phase | seconds | status |", "|---|---:|---|"]
         lines += [f"| {p.name} | {p.seconds:.2f} | {p.status}{' — ' + p.detail if p.detail else ''} |"
@@ -37,9 +47,7 @@ def render_summary(report: Report) -> str:
         for c in report.checks:
             if c.diff:
                 lines += [f"### {c.name}: differences", "", "```", *c.diff, "```", ""]
-    load_md = _load_section(report)
-    if load_md:
-        lines += load_md
+    lines += render_load_markdown(report.load_results())
     env = report.environment
     if env:
         lines += ["## Environment", "",
@@ -54,14 +62,10 @@ def render_summary(report: Report) -> str:
     return "\n".join(lines) + "\n"
 
 
-def _load_section(report: Report) -> list[str]:
-    """Filled by the load engine's summary renderer when the run has a load phase."""
-    if not report.load:
-        return []
-    from harness.report.trials import trials_markdown
-
-    try:
-        from harness.load.summary import render_load_markdown
-    except ImportError:
-        return trials_markdown(report.load_results())
-    return render_load_markdown(report.load) + trials_markdown(report.load_results())
+def _runtime_section(rt: RuntimeInfo) -> list[str]:
+    """The image, what ran, where they differ, and the path every figure was measured on."""
+    lines = ["## Runtime", "", f"{runtime_name(rt)} · image `{rt.image}` · every check and load figure measured on the "
+             f"**{rt.serving_path}** path: {path_sentence(rt)}", "",
+             "| package | image ships | ran | |", "|---|---|---|---|"]
+    lines += [f"| {name} | {want} | {got} | {'**' + note + '**' if note else ''} |" for name, want, got, note in rows(rt)]
+    return lines + ["", f"ran in: {rt.ran_source}", ""]

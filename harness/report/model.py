@@ -1,31 +1,42 @@
 """The report.json schema: one run of one scenario on one target.
 
-Flow: the runner fills a `Report` phase by phase (so a crash still leaves what was done), and
-`write_report(report, run_dir)` writes report.json and summary.md atomically.
-Bump SCHEMA_VERSION when a field changes meaning; readers check it.
+Flow: the runner fills a `Report` phase by phase (so a crash still leaves what was done);
+harness.report.writer writes it and what is rendered from it; `load_report(path)` reads one back,
+checked against its `schema_version`. Every model derives harness.schema.Schema: an unknown field
+is an error when a report is built in code, and dropped (listed in `Report.unknown_fields`) when
+one is read. Bump SCHEMA_VERSION when a field changes meaning.
 """
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 from typing import Any
 
-from pydantic import BaseModel, Field
+from pydantic import Field, PrivateAttr, ValidationError
 
-SCHEMA_VERSION = "1.1"
+from harness.errors import ConfigError
+from harness.load.result import LoadResult
+from harness.schema import Schema, reading_context
+
+SCHEMA_VERSION = "1.4"
 # 1.1 (additive): CheckResult.atol/rtol/response_sha256/response_file; Report.trials, load_trials,
 # latency_histograms; report.html and junit.xml beside report.json. See docs/reports.md.
+# 1.2 (additive): Report.runtime (the runtime image, what it ships, what ran, where they differ, and
+# the serving path every check and load figure was measured on) and Report.lint_warnings; a 1.1
+# report reads with both empty.
+# 1.3: load/load_trials typed as LoadResult; models strict when built (harness.schema), reading tolerates unknown fields.
+# 1.4 (additive): RuntimeInfo.runtime (torchserve or kserve: which model server served); ServerWindow
+# stage latencies (the ModelServer's preprocess/predict/postprocess); older reports read as torchserve.
 
 
-class Phase(BaseModel):
+class Phase(Schema):
     name: str
     seconds: float
     status: str = "ok"  # ok | failed | skipped
     detail: str = ""
 
 
-class CheckResult(BaseModel):
+class CheckResult(Schema):
     name: str
     passed: bool
     status: int | None = None
@@ -41,7 +52,7 @@ class CheckResult(BaseModel):
     response_file: str | None = None  # the full body, relative to the run directory
 
 
-class LatencyHistogram(BaseModel):
+class LatencyHistogram(Schema):
     """Client latency of one load step's successful requests, from the raw per-request timings."""
 
     trial: int  # 1-based
@@ -50,14 +61,27 @@ class LatencyHistogram(BaseModel):
     counts: list[int]
 
 
-class ArchiveInfo(BaseModel):
+class ArchiveInfo(Schema):
     path: str
     sha256: str
     inputs_hash: str
     reused: bool
 
 
-class Report(BaseModel):
+class RuntimeInfo(Schema):
+    """The runtime image the run stands for, and what really served the model."""
+
+    runtime: str = "torchserve"  # the scenario's runtime: torchserve (kserve-torchserve) or kserve (ModelServer)
+    image: str  # the image reference the manifest renders (pytorch/torchserve-kfs:<tag>[-gpu], or kubernetes.image)
+    tag: str  # torchserve.image or kserve.image: the row of that runtime's image table
+    shipped: dict[str, str]  # what that image ships (torchserve, torch, torchvision, captum, kserve, python)
+    ran: dict[str, str] = Field(default_factory=dict)  # what served; {} when nothing was deployed
+    ran_source: str = ""  # where `ran` comes from: the runtime environment measured, or the image's own table
+    differences: list[str] = Field(default_factory=list)  # "torch: image 2.4.0, ran 2.4.0+cu121"-style lines
+    serving_path: str = "front"  # front | direct: what every check and load figure was measured on
+
+
+class Report(Schema):
     schema_version: str = SCHEMA_VERSION
     run_id: str
     scenario: dict[str, Any]  # name, file, sha256, description
@@ -73,34 +97,57 @@ class Report(BaseModel):
     endpoint: dict[str, Any] = Field(default_factory=dict)
     phases: list[Phase] = Field(default_factory=list)
     checks: list[CheckResult] = Field(default_factory=list)
-    load: Any = None  # the (first trial's) LoadResult, as JSON
+    load: LoadResult | None = None  # the (first trial's) load result
     trials: int = 1  # load repeats asked for (harness run --trials N)
-    load_trials: list[Any] = Field(default_factory=list)  # every trial's LoadResult when trials > 1
+    load_trials: list[LoadResult] = Field(default_factory=list)  # every trial's LoadResult when trials > 1
     latency_histograms: list[LatencyHistogram] = Field(default_factory=list)
     diagnostics: list[str] = Field(default_factory=list)
+    runtime: RuntimeInfo | None = None
+    lint_warnings: list[dict[str, Any]] = Field(default_factory=list)  # LintError.to_dict() of each warning
 
-    def load_results(self) -> list[dict]:
-        """Every load trial's LoadResult (JSON dicts), in run order; [] without a load phase."""
-        return list(self.load_trials) or ([self.load] if self.load else [])
+    # fields a tolerant read dropped ("Model.field"); set by load_report, never written
+    _unknown_fields: list[str] = PrivateAttr(default_factory=list)
 
+    def load_results(self) -> list[LoadResult]:
+        """Every load trial's LoadResult, in run order; [] without a load phase."""
+        return list(self.load_trials) or ([self.load] if self.load is not None else [])
 
-def _atomic_write(path: Path, text: str) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(text)
-    os.replace(tmp, path)
-
-
-def write_report(report: Report, run_dir: Path) -> Path:
-    """report.json first, then what is rendered from it: summary.md, report.html, junit.xml."""
-    from harness.report.render import render_outputs
-
-    run_dir.mkdir(parents=True, exist_ok=True)
-    _atomic_write(run_dir / "report.json", json.dumps(report.model_dump(mode="json"), indent=2) + "\n")
-    for name, text in render_outputs(report).items():
-        _atomic_write(run_dir / name, text)
-    return run_dir / "report.json"
+    @property
+    def unknown_fields(self) -> list[str]:
+        """What `load_report` dropped because this harness does not know it ("Model.field")."""
+        return list(self._unknown_fields)
 
 
-def read_report(path: Path) -> Report:
-    path = path / "report.json" if path.is_dir() else path
-    return Report.model_validate_json(path.read_text())
+def load_report(path: Path) -> Report:
+    """report.json from a run directory or the file itself, validated by its `schema_version`:
+    the same major version reads (an older minor fills what it lacks with defaults; unknown fields,
+    as a newer minor may add, are dropped and listed in `Report.unknown_fields`); another major
+    does not.
+
+    Raises:
+        ConfigError: missing, not JSON, not a report, or another major schema version.
+    """
+    path = Path(path)
+    file = path / "report.json" if path.is_dir() else path
+    if not file.is_file():
+        raise ConfigError("no report.json found", where=str(file),
+                          hint="give a run directory (reports/<run-id>) or its report.json")
+    try:
+        raw = json.loads(file.read_text())
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"report.json is not valid JSON: {exc}", where=str(file)) from exc
+    version = str(raw.get("schema_version", "")) if isinstance(raw, dict) else ""
+    if version.split(".")[0] != SCHEMA_VERSION.split(".")[0]:
+        raise ConfigError(f"report schema {version or '(none)'} is not readable by this harness "
+                          f"(reads {SCHEMA_VERSION.split('.')[0]}.x)", where=str(file),
+                          hint="re-run the scenario, or use the harness version that wrote it")
+    ctx = reading_context()
+    try:
+        report = Report.model_validate(raw, context=ctx)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        loc = ".".join(str(p) for p in first["loc"]) or "(top level)"
+        raise ConfigError(f"report.json does not match the report schema: {loc}: {first['msg']}",
+                          where=str(file)) from exc
+    report._unknown_fields = list(ctx["dropped"])
+    return report

@@ -1,5 +1,5 @@
 """Model storage: the KServe layout uploaded under a gs:// URI (real GCS or an emulator)."""
-from harness.storage.gcs import GcsStore, kserve_layout
+from harness.storage.gcs import GcsStore
 from harness.storage.emulator import GcsEmulator
 
-__all__ = ["GcsStore", "GcsEmulator", "kserve_layout"]
+__all__ = ["GcsStore", "GcsEmulator"]

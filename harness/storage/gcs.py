@@ -1,24 +1,15 @@
 """Upload the KServe storage layout with the real google-cloud-storage client.
 
-Flow: `kserve_layout(mar, config_text)` names the objects (config/config.properties,
-model-store/NAME.mar); `GcsStore.for_emulator(host)` or `GcsStore.for_gcs()` makes a client
+Flow: a runtime names the objects (`Runtime.model_files`: TorchServe's config/config.properties
+and model-store/NAME.mar); `GcsStore.for_emulator(host)` or `GcsStore.for_gcs()` makes a client
 (credentials passed explicitly, no environment mutation); `store.upload(uri, layout)` writes them
 under the URI, creating the bucket on the emulator.
 """
 from __future__ import annotations
 
 from dataclasses import dataclass
-from pathlib import Path
 
-from harness.errors import EnvironmentProblem, HarnessError
-
-
-def kserve_layout(mar: Path, config_text: str) -> dict[str, bytes]:
-    """Relative object name -> content, as KServe's TorchServe runtime expects under storageUri."""
-    return {
-        "config/config.properties": config_text.encode(),
-        f"model-store/{mar.name}": mar.read_bytes(),
-    }
+from harness.errors import EnvironmentProblem
 
 
 def split_uri(uri: str) -> tuple[str, str]:
@@ -64,6 +55,7 @@ class GcsStore:
 
     def upload(self, uri: str, layout: dict[str, bytes]) -> list[UploadedObject]:
         from google.api_core import exceptions as gexc
+        from google.auth import exceptions as auth_exc
 
         bucket_name, prefix = split_uri(uri)
         try:
@@ -76,7 +68,17 @@ class GcsStore:
                 blob.upload_from_string(data, content_type="application/octet-stream")
                 uploaded.append(UploadedObject(name=blob.name, size=len(data), md5=blob.md5_hash))
             return uploaded
-        except (gexc.GoogleAPIError, OSError) as exc:
+        except auth_exc.GoogleAuthError as exc:  # no network to the token endpoint, expired login...
+            raise EnvironmentProblem(f"upload to {uri} failed: cannot authenticate to Google Cloud: "
+                                     f"{_first_line(exc)}", where="application default credentials",
+                                     hint="check the network and `gcloud auth application-default login`, "
+                                          "or drop --real-gcs to use the emulator") from exc
+        except (gexc.GoogleAPIError, OSError, ValueError) as exc:
             where = self.emulator_host or "storage.googleapis.com"
-            raise HarnessError(f"upload to {uri} failed: {exc}", where=where,
-                               hint="check the bucket exists and your account may write to it") from exc
+            raise EnvironmentProblem(f"upload to {uri} failed: {_first_line(exc)}", where=where,
+                                     hint="check the bucket exists and your account may write to it") from exc
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip()
+    return (text.splitlines()[0] if text else type(exc).__name__)[:300]

@@ -1,70 +1,78 @@
-"""What every target (local, kind, GKE, any kubeconfig) provides.
+"""What every target (local, kind, GKE, any kubeconfig) provides, and in which order the runner uses it.
 
-Flow: `target.deploy(spec, storage_uri)` -> `Endpoint`; checks and load runs only ever see the
-Endpoint; `target.collect_diagnostics(dir)` saves logs before `target.teardown()` removes
-everything the target created. Targets are context managers: leaving the block tears down, even
-when deploy failed halfway.
+Flow: `with target:` acquires where models run (kind: create or reuse the cluster and check
+KServe; kubeconfig/gke: reach the API server and check KServe; local: nothing yet) and releases it
+on the way out, even when acquiring failed halfway -> `target.storage()` says where the model must
+be uploaded so that this target's storage-initializer can read it -> `target.deploy(spec,
+storage_uri)` -> `Endpoint`; checks and load only ever see the Endpoint -> `target.timings` holds
+the deploy's sub-phases -> `target.mark_failed()` after a failed check or SLO ->
+`target.collect_diagnostics(dir)` saves logs before `teardown()` removes everything it created.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from abc import ABC, abstractmethod
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal, Protocol, runtime_checkable
 
+from harness.endpoint import Endpoint
 from harness.spec import ScenarioSpec
+from harness.storage import GcsStore
 
 
 @dataclass(frozen=True)
-class Endpoint:
-    """How to reach a deployed predictor.
+class StorageSite:
+    """Where a target's storage-initializer reads models from, and how to upload there.
 
     Attributes:
-        base_url: scheme, host and port, e.g. http://127.0.0.1:8080 (no trailing slash).
-        model_name: the model name in request URLs.
-        protocol: "v1" or "v2".
-        host_header: Host header to send (ingress routing by status.url), or None.
-        management_url: TorchServe management API, when the target can reach it.
-        metrics_url: TorchServe Prometheus metrics endpoint (.../metrics), when reachable.
-        info: target-specific facts for the report (pod name, ports, namespace...).
+        store: the uploader (real GCS, or a GCS emulator).
+        backend: "gcs" or "gcs-emulator" (for the report).
+        emulator_host: the emulator the upload goes to (None for real GCS).
     """
 
-    base_url: str
-    model_name: str
-    protocol: Literal["v1", "v2"]
-    host_header: str | None = None
-    management_url: str | None = None
-    metrics_url: str | None = None
-    info: dict = field(default_factory=dict)
-
-    @property
-    def predict_path(self) -> str:
-        if self.protocol == "v1":
-            return f"/v1/models/{self.model_name}:predict"
-        return f"/v2/models/{self.model_name}/infer"
-
-    @property
-    def headers(self) -> dict[str, str]:
-        h = {"Content-Type": "application/json"}
-        if self.host_header:
-            h["Host"] = self.host_header
-        return h
+    store: GcsStore
+    backend: str
+    emulator_host: str | None = None
 
 
-@runtime_checkable
-class Target(Protocol):
+class Target(ABC):
     """A place where a scenario's model is served."""
 
     name: str
 
+    def __init__(self) -> None:
+        self.timings: dict[str, float] = {}  # the latest deploy's sub-phases, seconds, in order
+
+    def acquire(self) -> None:
+        """Reach (or create) where models run; raise EnvironmentProblem naming what is missing."""
+
+    @abstractmethod
+    def storage(self) -> StorageSite:
+        """Where the model must be uploaded for this target's storage-initializer to read it."""
+
+    @abstractmethod
     def deploy(self, spec: ScenarioSpec, storage_uri: str) -> Endpoint:
         """Make the model servable from `storage_uri`; return when it is ready (or raise DeployError)."""
 
+    def mark_failed(self) -> None:
+        """The latest scenario failed after deploy (a check or an SLO): keep what --keep-on-fail keeps."""
+
+    @abstractmethod
     def collect_diagnostics(self, dest: Path) -> list[Path]:
         """Save logs, states and events under `dest`; return the files written."""
 
+    @abstractmethod
     def teardown(self) -> None:
-        """Remove everything this target created. Safe to call twice and after a failed deploy."""
+        """Remove everything this target created. Safe to call twice and after a failed acquire or deploy."""
 
-    def __enter__(self) -> "Target": ...
+    def __enter__(self) -> "Target":
+        try:
+            self.acquire()
+        except BaseException:
+            self.teardown()
+            raise
+        return self
 
-    def __exit__(self, *exc: object) -> None: ...
+    def __exit__(self, exc_type: object, *exc: object) -> None:
+        if exc_type is not None:
+            self.mark_failed()
+        self.teardown()

@@ -1,12 +1,16 @@
 """Kubernetes targets: kind, GKE and any kubeconfig, serving through a KServe InferenceService.
 
-Flow: `make_target(kind, ...)` finds the cluster (kind: reuse or create it, install KServe when
-missing; gke/kubeconfig: load the kubeconfig context and check KServe is there) and sweeps
-namespaces that killed runs left behind. `deploy(spec, storage_uri)` creates the labelled
+Flow: `ClusterTarget(name, settings)` (the registry's) finds the cluster when entered (kind: reuse
+or create it, install KServe when missing; gke/kubeconfig: load the kubeconfig context, reach the
+API server and check KServe is there; `connect_cluster` does the same for scripts) and sweeps
+namespaces that killed runs left behind. `storage()`: kind uploads to its in-cluster GCS emulator
+(published on the host); gke/kubeconfig to real GCS unless the user names an emulator the cluster
+can reach (a loopback one only when the API server is on this machine too). `deploy(spec, storage_uri)` creates the labelled
 namespace kh-<run id>-<scenario>, copies the storage service account into it when the scenario
 names one, creates the InferenceService, waits with
 `harness.kube.readiness` (Ready, or a named cause at once) and returns an Endpoint: a local
-port-forward to the predictor pod's port 8080 (plus TorchServe's management and metrics ports),
+port-forward to the predictor pod's port 8080 (plus TorchServe's management and metrics ports, and
+the front's gRPC port 8081 for grpc-v2),
 or the ingress with the Host header from status.url. `collect_diagnostics` saves the
 InferenceService, pods, events and every container log; `teardown` deletes the namespaces, except
 a failed scenario's when keep_on_fail is set, and the kind cluster when this run created it and
@@ -15,7 +19,6 @@ keep_cluster is off.
 from __future__ import annotations
 
 import logging
-import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
@@ -24,29 +27,29 @@ from urllib.parse import urlparse
 from kubernetes import client
 from kubernetes.client.exceptions import ApiException
 
+from harness.endpoint import Endpoint
 from harness.errors import ConfigError, DeployError, EnvironmentProblem, HarnessError
 from harness.kube import diagnostics as kube_diagnostics
 from harness.kube.api import Kube, api_error_text
-from harness.kube.credentials import DEFAULT_CREDENTIALS_NAMESPACE, copy_service_account
+from harness.kube.causes import MODEL_CONTAINER
 from harness.kube.cluster import (KIND_GCS_EMULATOR_HOST, KindCluster, kserve_installed, kserve_version,
                                   load_api_client, probe)
-from harness.kube.manifest import render_inference_service, render_manifest_yaml
+from harness.kube.credentials import DEFAULT_CREDENTIALS_NAMESPACE, copy_service_account
+from harness.kube.manifest import GRPC_PORT
 from harness.kube.namespaces import create_run_namespace, delete_namespace, keep_namespace, sweep_orphans
 from harness.kube.naming import isvc_name, run_labels
 from harness.kube.portforward import PortForward
 from harness.kube.readiness import wait_ready
+from harness.runtimes.registry import render_manifest_yaml, runtime_for
 from harness.spec import ScenarioSpec
-from harness.targets.base import Endpoint, Target
+from harness.storage import GcsStore
+from harness.targets.base import StorageSite, Target
+from harness.targets.settings import TargetSettings
 
-__all__ = ["KubernetesTarget", "make_target", "render_manifest_yaml", "TARGET_KINDS"]
+__all__ = ["ClusterTarget", "KubernetesTarget", "connect_cluster", "render_manifest_yaml"]
 
 log = logging.getLogger(__name__)
-
-TARGET_KINDS = ("kind", "gke", "kubeconfig")
 PREDICTOR_PORT = 8080  # KServe's predictor port: what the design notes port-forward by hand
-# TorchServe's management and metrics ports as harness.archive writes config.properties.
-DEFAULT_MANAGEMENT_PORT = 8085
-DEFAULT_METRICS_PORT = 8082
 
 
 @dataclass
@@ -60,12 +63,12 @@ class _Deployment:
     forwards: list[PortForward] = field(default_factory=list)
 
 
-def _port_of(address: object, default: int) -> int:
-    match = re.search(r":(\d+)\s*$", str(address or ""))
-    return int(match.group(1)) if match else default
+def _loopback(url: str | None) -> bool:
+    host = urlparse(url if "//" in (url or "") else f"//{url}").hostname or ""
+    return host in ("localhost", "::1") or host.startswith("127.")
 
 
-class KubernetesTarget:
+class KubernetesTarget(Target):
     """Serves scenarios through KServe on a cluster reached with `api_client`.
 
     Args:
@@ -80,13 +83,16 @@ class KubernetesTarget:
         poll_s: readiness re-evaluation and list-fallback interval.
         credentials_namespace: where the service account a scenario names is prepared; it is
             copied (with the secrets it lists) into each run namespace.
+        real_gcs: upload to real GCS even on kind.
+        storage_emulator_host: a GCS emulator the cluster's storage-initializer reads (named by the user).
     """
 
-    def __init__(self, api_client: client.ApiClient, name: Literal["kind", "gke", "kubeconfig"] = "kubeconfig",
+    def __init__(self, api_client: client.ApiClient | None, name: Literal["kind", "gke", "kubeconfig"] = "kubeconfig",
                  run_id: str = "run", *, keep_on_fail: bool = False, cluster: KindCluster | None = None,
                  delete_cluster: bool = False, diagnostics_dir: Path | None = None, poll_s: float = 2.0,
-                 credentials_namespace: str = DEFAULT_CREDENTIALS_NAMESPACE) -> None:
-        self.api_client = api_client
+                 credentials_namespace: str = DEFAULT_CREDENTIALS_NAMESPACE, real_gcs: bool = False,
+                 storage_emulator_host: str | None = None) -> None:
+        super().__init__()
         self.name = name
         self.run_id = run_id
         self.keep_on_fail = keep_on_fail
@@ -95,12 +101,38 @@ class KubernetesTarget:
         self.diagnostics_dir = diagnostics_dir
         self.poll_s = poll_s
         self.credentials_namespace = credentials_namespace
+        self.real_gcs = real_gcs
+        self.user_emulator_host = storage_emulator_host
         self._version_pair: tuple[str | None, str | None] | None = None
-        # Where to upload models so that this cluster's storage-initializer finds them (kind's
-        # in-cluster GCS emulator, published on the host); None: real GCS.
-        self.storage_emulator_host = KIND_GCS_EMULATOR_HOST if cluster is not None else None
-        self.kube = Kube(api_client)
         self.deployments: list[_Deployment] = []
+        self.api_client: client.ApiClient | None = None
+        self.kube: Kube | None = None
+        if api_client is not None:
+            self._attach(api_client, cluster, delete_cluster)
+
+    def _attach(self, api_client: client.ApiClient, cluster: KindCluster | None, delete_cluster: bool) -> None:
+        self.api_client, self.kube = api_client, Kube(api_client)
+        self.cluster, self.delete_cluster = cluster, delete_cluster
+
+    @property
+    def storage_emulator_host(self) -> str | None:
+        """The emulator this cluster's storage-initializer reads: the user's, or kind's in-cluster
+        one (published on the host); None: real GCS."""
+        if self.real_gcs:
+            return None
+        return self.user_emulator_host or (KIND_GCS_EMULATOR_HOST if self.cluster is not None else None)
+
+    def storage(self) -> StorageSite:
+        host = self.storage_emulator_host
+        if host is None:
+            return StorageSite(GcsStore.for_gcs(), "gcs")
+        api_server = self.api_client.configuration.host if self.api_client else None
+        if _loopback(host) and not _loopback(api_server):
+            raise ConfigError(f"the GCS emulator {host} is on this machine, but the cluster ({api_server}) is not: "
+                              "its storage-initializer cannot read it", where="--storage-emulator-host",
+                              hint="upload to real GCS (--real-gcs, with credentials) or name an emulator the "
+                                   "cluster can reach")
+        return StorageSite(GcsStore.for_emulator(host), "gcs-emulator", host)
 
     # --- Target protocol ----------------------------------------------------------------------
     def deploy(self, spec: ScenarioSpec, storage_uri: str) -> Endpoint:
@@ -113,6 +145,10 @@ class KubernetesTarget:
             ConfigError: the API server rejected the manifest as invalid.
             EnvironmentProblem: the namespace cannot be created or KServe is not installed.
         """
+        if spec.serving.path == "direct" and spec.kubernetes.ingress == "ingress":
+            raise ConfigError("serving.path: direct cannot go through the ingress (it routes to the front)",
+                              where=str(spec.source or spec.name),
+                              hint="use kubernetes.ingress: port-forward with serving.path: direct")
         namespace = create_run_namespace(self.kube, self.run_id, spec.name)
         dep = _Deployment(namespace, isvc_name(spec.name), spec.name)
         self.deployments.append(dep)
@@ -120,7 +156,10 @@ class KubernetesTarget:
             if spec.kubernetes.service_account:
                 copy_service_account(self.kube, spec.kubernetes.service_account, self.credentials_namespace,
                                      namespace, run_labels(self.run_id, spec.name))
-            self._create_isvc(dep, render_inference_service(spec, storage_uri, self.run_id))
+            runtime = runtime_for(spec)
+            if self.cluster is not None and (build := runtime.image_build(spec)):
+                self.cluster.load_image(build)  # kind's nodes pull only what was loaded into them
+            self._create_isvc(dep, runtime.inference_service(spec, storage_uri, self.run_id))
             k = spec.kubernetes
             verdict = wait_ready(self.kube, namespace, dep.isvc, timeout_s=k.ready_timeout_s,
                                  need_url=k.ingress == "ingress", need_pod=k.ingress == "port-forward",
@@ -169,24 +208,42 @@ class KubernetesTarget:
             self._version_pair = (cluster, kserve_version(self.api_client))
         return self._version_pair
 
+    def _model_image(self, namespace: str, pod: str | None) -> str | None:
+        """The image KServe gave the model container (runtimeVersion applied), for the report."""
+        if not pod:
+            return None
+        try:
+            items = self.kube.list_pods(namespace, field_selector=f"metadata.name={pod}").get("items") or []
+        except (ApiException, OSError, ValueError):  # a report fact only: never fail the run for it
+            return None
+        containers = (items[0].get("spec") or {}).get("containers") or [] if items else []
+        return next((c.get("image") for c in containers if c.get("name") == MODEL_CONTAINER), None)
+
     def _endpoint(self, dep: _Deployment, spec: ScenarioSpec, verdict) -> Endpoint:
         cluster_version, kserve = self._versions()
-        info = {"target": self.name, "cluster_version": cluster_version, "kserve_version": kserve,
+        info = {"target": self.name, "serving_path": spec.serving.path, "cluster_version": cluster_version, "kserve_version": kserve,
                 "namespace": dep.namespace, "inferenceservice": dep.isvc,
                 "status_url": verdict.url, "deployment_mode": spec.kubernetes.deployment_mode,
-                "access": spec.kubernetes.ingress, "warnings": list(verdict.warnings)}
+                "access": spec.kubernetes.ingress, "warnings": list(verdict.warnings),
+                "runtime_image": self._model_image(dep.namespace, verdict.pod)}
         if spec.kubernetes.ingress == "ingress":
             status = urlparse(verdict.url or "")
             base = spec.kubernetes.ingress_url or f"{status.scheme}://{status.netloc}"
             host = status.netloc if spec.kubernetes.ingress_url else None
             info["pod"] = verdict.pod
+            # grpc-v2 through the ingress: the same host and port, HTTP/2, :authority = the Host header.
+            ingress = urlparse(base)
+            grpc = (f"{ingress.hostname}:{ingress.port or (443 if ingress.scheme == 'https' else 80)}"
+                    if spec.serving.protocol == "grpc-v2" else None)
             return Endpoint(base_url=base.rstrip("/"), model_name=spec.model.name, protocol=spec.serving.protocol,
-                            host_header=host, info=info)
+                            host_header=host, grpc_target=grpc, info=info)
 
-        props = spec.torchserve.properties
-        ports = {"predictor": PREDICTOR_PORT,
-                 "management": _port_of(props.get("management_address"), DEFAULT_MANAGEMENT_PORT),
-                 "metrics": _port_of(props.get("metrics_address"), DEFAULT_METRICS_PORT)}
+        # The front (8080) by default; serving.path: direct reaches the runtime's own inference port.
+        pod = runtime_for(spec).pod_ports(spec)
+        ports = {"predictor": pod["inference"] if spec.serving.path == "direct" else PREDICTOR_PORT,
+                 **{role: port for role, port in pod.items() if role != "inference"}}
+        if spec.serving.protocol == "grpc-v2":
+            ports["grpc"] = GRPC_PORT  # the front's gRPC port (h2c); the port-forward carries any TCP bytes
         by_remote: dict[int, int] = {}  # one listener per pod port, shared when two roles use one port
         for port in ports.values():
             if port not in by_remote:
@@ -199,8 +256,9 @@ class KubernetesTarget:
         return Endpoint(
             base_url=f"http://127.0.0.1:{local['predictor']}", model_name=spec.model.name,
             protocol=spec.serving.protocol,
-            management_url=f"http://127.0.0.1:{local['management']}",
-            metrics_url=f"http://127.0.0.1:{local['metrics']}/metrics",
+            management_url=f"http://127.0.0.1:{local['management']}" if "management" in local else None,
+            metrics_url=f"http://127.0.0.1:{local['metrics']}/metrics" if "metrics" in local else None,
+            grpc_target=f"127.0.0.1:{local['grpc']}" if "grpc" in local else None,
             info=info)
 
     def collect_diagnostics(self, dest: Path) -> list[Path]:
@@ -254,36 +312,18 @@ class KubernetesTarget:
             self.cluster.delete()
             self.delete_cluster = False
 
-    def __enter__(self) -> "KubernetesTarget":
-        return self
-
-    def __exit__(self, exc_type: object, *exc: object) -> None:
-        if exc_type is not None:
-            self.mark_failed()
-        self.teardown()
 
 
-def make_target(kind: str, *, kubeconfig: str | None, context: str | None, run_id: str, keep_on_fail: bool,
-                keep_cluster: bool, kind_cluster_name: str | None = None, diagnostics_dir: Path | None = None,
-                sweep_older_than_s: float | None = 3 * 3600.0) -> Target:
-    """The Kubernetes target the CLI and the pytest plugin ask for.
-
-    Args:
-        kind: "kind" (create or reuse a kind cluster), "gke" or "kubeconfig" (any context).
-        kubeconfig: kubeconfig file for gke/kubeconfig (default $KUBECONFIG or ~/.kube/config).
-        context: kubeconfig context for gke/kubeconfig (default: the current one).
-        run_id: this run's id (namespace names and labels).
-        keep_on_fail: keep a failed scenario's namespace.
-        keep_cluster: kind only: keep a cluster this run created.
-        kind_cluster_name: kind only: cluster name (default "kserve-harness").
-        diagnostics_dir: where failed deploys save diagnostics by themselves.
-        sweep_older_than_s: delete other runs' namespaces older than this first (None: no sweep).
+def _connect(kind: str, *, kubeconfig: str | None, context: str | None, run_id: str, keep_cluster: bool,
+             kind_cluster_name: str | None = None,
+             sweep_older_than_s: float | None = 3 * 3600.0) -> tuple[client.ApiClient, KindCluster | None]:
+    """Reach the cluster (kind: reuse or create it, and install KServe when missing), check KServe,
+    sweep other runs' orphaned namespaces; return (api client, kind cluster or None).
 
     Raises:
-        EnvironmentProblem: kind/kubectl missing, cluster unreachable, KServe not installed.
+        EnvironmentProblem: kind/Docker/kubectl missing, cluster unreachable, KServe not installed;
+            each within seconds, naming what is missing.
     """
-    if kind not in TARGET_KINDS:
-        raise ConfigError(f"unknown Kubernetes target {kind!r}", hint=f"use one of {', '.join(TARGET_KINDS)}")
     cluster = None
     if kind == "kind":
         if context:
@@ -308,6 +348,44 @@ def make_target(kind: str, *, kubeconfig: str | None, context: str | None, run_i
         if cluster is not None and cluster.created and not keep_cluster:
             cluster.delete()
         raise
+    return api_client, cluster
+
+
+class ClusterTarget(KubernetesTarget):
+    """The target `--target kind|gke|kubeconfig` makes: entering it reaches (kind: creates) the
+    cluster and checks KServe; leaving it removes what the run created and closes the client."""
+
+    def __init__(self, name: Literal["kind", "gke", "kubeconfig"], settings: TargetSettings, *,
+                 kind_cluster_name: str | None = None, sweep_older_than_s: float | None = 3 * 3600.0) -> None:
+        super().__init__(None, name, settings.run_id, keep_on_fail=settings.keep_on_fail,
+                         diagnostics_dir=settings.diagnostics_dir, real_gcs=settings.real_gcs,
+                         storage_emulator_host=settings.storage_emulator_host)
+        self.settings = settings
+        self.kind_cluster_name = kind_cluster_name
+        self.sweep_older_than_s = sweep_older_than_s
+
+    def acquire(self) -> None:
+        s = self.settings
+        api_client, cluster = _connect(self.name, kubeconfig=s.kubeconfig, context=s.context, run_id=s.run_id,
+                                       keep_cluster=s.keep_cluster, kind_cluster_name=self.kind_cluster_name,
+                                       sweep_older_than_s=self.sweep_older_than_s)
+        self._attach(api_client, cluster, delete_cluster=bool(cluster and cluster.created and not s.keep_cluster))
+
+    def teardown(self) -> None:
+        super().teardown()
+        if self.api_client is not None:
+            self.api_client.close()
+
+
+def connect_cluster(kind: Literal["kind", "gke", "kubeconfig"], *, kubeconfig: str | None, context: str | None,
+                    run_id: str, keep_on_fail: bool = False, keep_cluster: bool = False,
+                    kind_cluster_name: str | None = None, diagnostics_dir: Path | None = None,
+                    sweep_older_than_s: float | None = 3 * 3600.0) -> KubernetesTarget:
+    """A connected KubernetesTarget (for scripts and tests that drive one by hand; the runner
+    enters a ClusterTarget instead). Close its `api_client` when done."""
+    api_client, cluster = _connect(kind, kubeconfig=kubeconfig, context=context, run_id=run_id,
+                                   keep_cluster=keep_cluster, kind_cluster_name=kind_cluster_name,
+                                   sweep_older_than_s=sweep_older_than_s)
     return KubernetesTarget(api_client, kind, run_id, keep_on_fail=keep_on_fail, cluster=cluster,
                             delete_cluster=bool(cluster and cluster.created and not keep_cluster),
                             diagnostics_dir=diagnostics_dir)

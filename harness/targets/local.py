@@ -1,67 +1,76 @@
 """The embedded local target: KServe's data path without Kubernetes.
 
-Flow: deploy() = storage-initializer (kserve-storage downloads the storageUri into
-<run>/mnt/models, as the init container does into /mnt/models) -> TorchServe started as the
-kserve-torchserve runtime starts it -> READY worker -> Endpoint on 127.0.0.1.
-collect_diagnostics() copies the storage-initializer log, both config.properties and every
-TorchServe log; teardown() stops the whole TorchServe process group.
+Flow: storage() = real GCS (--real-gcs), the emulator the user named, or a private GCS emulator
+on 127.0.0.1 that this target starts and stops. deploy() = storage-initializer (kserve-storage
+downloads the storageUri into <run>/mnt/models, as the init container does into /mnt/models) ->
+the scenario's runtime starts its processes on that folder as its container would (TorchServe:
+the runtime image's environment, TorchServe, then KServe's front before it) and waits until they
+serve -> Endpoint on 127.0.0.1 (the pod's port 8080, or TorchServe itself for
+`serving.path: direct`). collect_diagnostics() copies the storage-initializer log, the downloaded
+and the local configuration and every process log; teardown() stops the runtime's processes and
+the private emulator.
 """
 from __future__ import annotations
 
 import shutil
-import time
 from pathlib import Path
 
-from harness.errors import DeployError
+from harness.endpoint import Endpoint
+from harness.runtimes.base import LocalServer
+from harness.runtimes.registry import runtime_for
 from harness.spec import ScenarioSpec
-from harness.targets.base import Endpoint
-from harness.targets.storage_initializer import run_storage_initializer
-from harness.targets.torchserve import TorchServe
+from harness.storage import GcsEmulator, GcsStore
+from harness.storage.initializer import run_storage_initializer
+from harness.targets.base import StorageSite, Target
+from harness.targets.settings import TargetSettings
 
 
-class LocalTarget:
+class LocalTarget(Target):
     name = "local"
 
-    def __init__(self, work_dir: Path, *, emulator_host: str | None) -> None:
-        self.work_dir = work_dir
-        self.emulator_host = emulator_host
-        self.model_dir = work_dir / "mnt" / "models"
-        self.storage_log = work_dir / "storage-initializer.log"
-        self.server: TorchServe | None = None
-        self.timings: dict[str, float] = {}
+    def __init__(self, settings: TargetSettings) -> None:
+        super().__init__()
+        self.settings = settings
+        self.work_dir = settings.work_dir
+        self.model_dir = self.work_dir / "mnt" / "models"
+        self.storage_log = self.work_dir / "storage-initializer.log"
+        self.server: LocalServer | None = None
+        self.emulator: GcsEmulator | None = None
+        self.site: StorageSite | None = None
+
+    def storage(self) -> StorageSite:
+        if self.site is None:
+            if self.settings.real_gcs:
+                self.site = StorageSite(GcsStore.for_gcs(), "gcs")
+            else:
+                host = self.settings.storage_emulator_host
+                if host is None:  # a private emulator, for this run only
+                    self.emulator = GcsEmulator(self.settings.diagnostics_dir).start()
+                    host = self.emulator.host
+                self.site = StorageSite(GcsStore.for_emulator(host), "gcs-emulator", host)
+        return self.site
 
     def deploy(self, spec: ScenarioSpec, storage_uri: str) -> Endpoint:
         self.timings["storage-init"] = run_storage_initializer(
-            storage_uri, self.model_dir, self.storage_log, emulator_host=self.emulator_host)
-        self.timings["torchserve-ready"] = self._start_torchserve(spec)
-        return Endpoint(
-            base_url=self.server.inference_url, model_name=spec.model.name, protocol=spec.serving.protocol,
-            management_url=self.server.management_url, metrics_url=self.server.metrics_url,
-            info={"pid": self.server.group.pid if self.server.group else None,
-                  "ports": vars(self.server.ports), "model_dir": str(self.model_dir)},
-        )
+            storage_uri, self.model_dir, self.storage_log, emulator_host=self.storage().emulator_host)
+        self.server = runtime_for(spec).start_local(spec, self.model_dir, self.work_dir, self.settings.cache_dir,
+                                                    self.settings.progress, started=self._started)
+        self.timings.update(self.server.timings)
+        facts = self.server.endpoint_facts()
+        return Endpoint(base_url=facts["base_url"], model_name=spec.model.name, protocol=spec.serving.protocol,
+                        management_url=facts["management_url"], metrics_url=facts["metrics_url"],
+                        grpc_target=facts["grpc_target"],
+                        info={"serving_path": spec.serving.path, "model_dir": str(self.model_dir), **facts["info"]})
 
-    def _start_torchserve(self, spec: ScenarioSpec, attempts: int = 3) -> float:
-        """Start TorchServe; on a port another process grabbed in the meantime, retry on new ports."""
-        start = time.monotonic()
-        for attempt in range(1, attempts + 1):
-            work = self.work_dir / ("torchserve" if attempt == 1 else f"torchserve-retry{attempt}")
-            self.server = TorchServe(self.model_dir, work, envelope=spec.serving.effective_envelope).start()
-            try:
-                self.server.wait_ready(spec.model.name, spec.torchserve.startup_timeout_s)
-                return time.monotonic() - start
-            except DeployError as exc:
-                if attempt == attempts or "Address already in use" not in (exc.details or ""):
-                    raise
-                self.server.stop()
-        raise AssertionError("unreachable")
+    def _started(self, server: LocalServer) -> None:
+        self.server = server
 
     def collect_diagnostics(self, dest: Path) -> list[Path]:
         dest.mkdir(parents=True, exist_ok=True)
         sources = [(self.storage_log, "storage-initializer.log"),
                    (self.model_dir / "config" / "config.properties", "config.properties.downloaded")]
         if self.server:
-            sources.append((self.server.config_path, "config.properties.local"))
+            sources += self.server.config_files()
             sources += [(p, p.name) for p in self.server.log_files()]
         written = []
         for src, name in sources:
@@ -73,9 +82,6 @@ class LocalTarget:
     def teardown(self) -> None:
         if self.server:
             self.server.stop()
-
-    def __enter__(self) -> "LocalTarget":
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.teardown()
+        if self.emulator:
+            self.emulator.stop()
+            self.emulator = None

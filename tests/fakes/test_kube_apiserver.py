@@ -18,7 +18,7 @@ from kubernetes import client, config, watch
 from kubernetes.client.rest import ApiException
 from kubernetes.stream import portforward
 
-from harness.fakes import FakeKubeApiServer, FakeKubeError, FakeKubeStore
+from tests.fakes import FakeKubeApiServer, FakeKubeError, FakeKubeStore
 from tests.helpers import eventually
 
 NS = "team-a"
@@ -372,8 +372,11 @@ def test_watch_too_old_resource_version_is_410(tmp_path):
 
 
 def test_watch_custom_objects(custom, kube):
+    # From the list's resourceVersion, as informers do: a watch without one may start after the
+    # create and the patch below and then rightly sends one ADDED of the current state.
+    listed = custom.list_namespaced_custom_object(*KSERVE, NS, "inferenceservices")
     watcher = _WatchThread(custom.list_namespaced_custom_object, *KSERVE, NS, "inferenceservices",
-                           timeout_seconds=10)
+                           timeout_seconds=10, resource_version=listed["metadata"]["resourceVersion"])
     try:
         custom.create_namespaced_custom_object(*KSERVE, NS, "inferenceservices", _isvc("m"))
         kube.store.patch_status(ISVC, "m", {"conditions": [{"type": "Ready", "status": "True"}]}, NS)

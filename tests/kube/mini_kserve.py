@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Callable
 
-from harness.fakes import FakeKubeStore
+from tests.fakes import FakeKubeStore
 
 from . import states as S
 

@@ -1,8 +1,8 @@
 """The Kubernetes target end to end, without a cluster: `--target kubeconfig` against FAKES.
 
 The harness runs exactly as against a real cluster (kubeconfig, official client, REST, watches,
-pod logs, websocket port-forward) but the cluster is `harness.fakes.FakeKubeApiServer` with
-`harness.fakes.kserve_controller.FakeKServeController` behind it, which really runs kserve-storage
+pod logs, websocket port-forward) but the cluster is `tests.fakes.FakeKubeApiServer` with
+`tests.fakes.kserve_controller.FakeKServeController` behind it, which really runs kserve-storage
 and TorchServe for each InferenceService. Nothing is mocked: the predictions come from TorchServe
 through the API server's port-forward, and every failure below is produced by the real program
 (kserve-storage's error, the crashing handler's traceback) or by the fake's documented rules
@@ -13,6 +13,7 @@ on 127.0.0.1. After each run no process of the run or of its pod is left and the
 from __future__ import annotations
 
 import datetime as dt
+import json
 import time
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -21,16 +22,18 @@ from typing import Iterator
 
 import pytest
 
-from harness.archive import build_archive, render_config_properties
 from harness.errors import DeployError
-from harness.fakes import FakeKubeApiServer
-from harness.fakes.kserve_controller import FakeKServeController
+from harness.runtimes.torchserve.runtime import TorchServeRuntime
+from tests.fakes import FakeKubeApiServer
+from tests.fakes.kserve_controller import FakeKServeController
 from harness.kube.naming import KEPT_LABEL, namespace_name
 from harness.progress import Progress
 from harness.report.model import Report
-from harness.runner import RunOptions, ScenarioRun, make_target, new_run_id
+from harness.runner import RunOptions, ScenarioRun, new_run_id
 from harness.spec import load_scenario
-from harness.storage import GcsEmulator, GcsStore, kserve_layout
+from harness.storage import GcsEmulator, GcsStore
+from harness.targets.registry import make_target
+from harness.targets.settings import TargetSettings
 from tests.helpers import SCENARIOS, eventually, processes_touching
 
 CRASHING_HANDLER = Path(__file__).resolve().parents[1] / "data" / "crashing_handler.py"
@@ -81,8 +84,6 @@ class FakeCluster:
         clock = PhaseClock()
         options = RunOptions(**{**vars(self.options), "progress": clock, **overrides})
         run = ScenarioRun(load_scenario(scenario), options)
-        # The fake cluster's storage-initializer reads the GCS emulator this run uploads to.
-        self.controller.emulator_host = lambda: run.report.storage.get("emulator_host")
         started = time.monotonic()
         report = run.execute()
         outcome = Outcome(report, run.run_dir, namespace_name(run.run_id, run.spec.name), clock, started)
@@ -108,19 +109,25 @@ def fake_cluster(tmp_path: Path, harness_options: RunOptions):
     started: list[tuple[FakeKubeApiServer, FakeKServeController]] = []
 
     def _start(**controller_kwargs) -> FakeCluster:
+        # The cluster's own GCS emulator, as kind's in-cluster one: its storage-initializer reads
+        # it, and the harness is told to upload there (--storage-emulator-host).
+        emulator = GcsEmulator(tmp_path).start()
         kube = FakeKubeApiServer().start()
-        controller = FakeKServeController(kube.store, tmp_path / "kserve", emulator_host=None, **controller_kwargs)
-        started.append((kube, controller))
+        controller = FakeKServeController(kube.store, tmp_path / "kserve", emulator_host=emulator.host,
+                                          **controller_kwargs)
+        started.append((kube, controller, emulator))
         controller.start()
         kubeconfig = kube.write_kubeconfig(tmp_path / "kubeconfig")
         options = RunOptions(**{**vars(harness_options), "target": "kubeconfig", "kubeconfig": str(kubeconfig),
-                                "context": None, "report_dir": tmp_path / "reports", "run_load": False})
+                                "context": None, "report_dir": tmp_path / "reports", "run_load": False,
+                                "storage_emulator_host": emulator.host})
         return FakeCluster(kube, controller, kubeconfig, options)
 
     yield _start
-    for kube, controller in started:
+    for kube, controller, emulator in started:
         controller.stop()
         kube.stop()
+        emulator.stop()
     assert processes_touching(tmp_path) == []
 
 
@@ -139,7 +146,11 @@ def test_shipped_scenario_passes_through_kubeconfig(fake_cluster, scenario):
     endpoint = report.endpoint
     pod = endpoint["pod"]
     assert endpoint["base_url"].startswith("http://127.0.0.1:")
-    assert endpoint["forwarded"]["predictor"].endswith(f"-> {pod}:8080")
+    assert endpoint["forwarded"]["predictor"].endswith(f"-> {pod}:8080")  # the KServe front
+    assert endpoint["serving_path"] == "front"
+    # The pod runs the image torchserve.image names (runtimeVersion), and the report says so.
+    assert endpoint["runtime_image"] == report.runtime.image == "pytorch/torchserve-kfs:0.12.0"
+    assert report.runtime.ran == report.runtime.shipped and report.runtime.serving_path == "front"
     assert endpoint["namespace"] == outcome.namespace and pod.startswith(f"{endpoint['inferenceservice']}-predictor-")
 
     ns = outcome.namespace
@@ -154,6 +165,61 @@ def test_shipped_scenario_passes_through_kubeconfig(fake_cluster, scenario):
     cluster.assert_cleaned_up(outcome)
 
 
+def test_direct_path_reaches_torchserve_behind_the_front(fake_cluster, scenario_copy):
+    """serving.path: direct port-forwards the pod's TorchServe port (8085) instead of the front's 8080."""
+    cluster = fake_cluster()
+    outcome = cluster.run(scenario_copy("digits.yaml", {"serving": {"path": "direct"}}))
+    report = outcome.report
+    assert report.passed and report.error is None
+    assert report.endpoint["serving_path"] == "direct"
+    assert report.endpoint["forwarded"]["predictor"].endswith(f"-> {report.endpoint['pod']}:8085")
+    cluster.assert_cleaned_up(outcome)
+
+
+def test_grpc_v2_checks_and_load_go_through_the_port_forward(fake_cluster):
+    """grpc-v2: the front's gRPC port 8081 is port-forwarded like 8080; the fake API server's
+    port-forward is a raw TCP tunnel over the websocket, so HTTP/2 (h2c) passes unchanged."""
+    cluster = fake_cluster()
+    outcome = cluster.run(SCENARIOS / "digits-grpc.yaml", run_load=True)
+    report = outcome.report
+    assert report.error is None, report.error
+    assert report.passed and report.exit_code == 0
+    assert report.checks[0].passed and report.checks[0].status == 200
+    endpoint = report.endpoint
+    pod = endpoint["pod"]
+    assert endpoint["protocol"] == "grpc-v2"
+    assert endpoint["forwarded"]["grpc"].endswith(f"-> {pod}:8081")
+    assert endpoint["grpc_target"] == endpoint["forwarded"]["grpc"].split(" -> ")[0]
+    # The fake kubelet forwards pod port 8081 to the front's real gRPC port.
+    [ready] = cluster.controller.find("container-ready", outcome.namespace)
+    assert "8081" in json.loads(ready.detail)
+    # Load over the same tunnel: every ModelInfer answered; TorchServe's metrics (their own
+    # port-forward) saw the measured window's requests.
+    step = report.load.steps[0]
+    assert report.load.endpoint["url"] == f"grpc://{endpoint['grpc_target']}"
+    assert step.client.ok > 0 and step.client.errors == 0, step.errors
+    assert step.server.window.requests > 0
+    print(f"\ndigits-grpc through the fake API server's port-forward: {step.client.throughput_rps:.1f} req/s, "
+          f"p50 {step.client.latency_ms.p50:.1f} ms, p99 {step.client.latency_ms.p99:.1f} ms")
+    cluster.assert_cleaned_up(outcome)
+
+
+@pytest.mark.parametrize("scenario, ports", [
+    ("digits.yaml", [{"containerPort": 8080, "name": "http1", "protocol": "TCP"}]),
+    ("digits-grpc.yaml", [{"containerPort": 8081, "name": "h2c", "protocol": "TCP"}]),
+])
+def test_the_fake_predictor_pod_declares_the_ports_the_model_names(scenario, ports):
+    from tests.fakes.kserve_objects import TORCHSERVE_RUNTIME, render_predictor_pod
+    from harness.kube.manifest import render_inference_service
+
+    spec = load_scenario(SCENARIOS / scenario)
+    isvc = render_inference_service(spec, spec.storage.uri, "run-1")
+    isvc["metadata"]["uid"] = "uid-1"
+    [container] = render_predictor_pod(isvc, TORCHSERVE_RUNTIME)["spec"]["containers"]
+    assert container["ports"] == ports
+    assert {"name": "PROTOCOL_VERSION", "value": spec.serving.protocol} in container["env"]
+
+
 def test_keep_on_fail_keeps_the_namespace_of_a_failed_check(fake_cluster, scenario_copy, tmp_path):
     import json
 
@@ -163,7 +229,7 @@ def test_keep_on_fail_keeps_the_namespace_of_a_failed_check(fake_cluster, scenar
     outcome = cluster.run(scenario_copy("digits.yaml", {"checks": [{
         "name": "wrong", "request": str(SCENARIOS.parent / "fixtures/digits/request_v1.json"), "expect": str(wrong)}]}),
         keep_on_fail=True)
-    assert outcome.report.exit_code == 1 and outcome.report.error is None
+    assert outcome.report.exit_code == 1 and outcome.report.error["type"] == "ModelFailed"
     assert not outcome.report.checks[0].passed
     # Kept as it failed, pods still serving (for a human to poke at); the fixture's controller.stop()
     # then ends them and asserts nothing is left.
@@ -184,56 +250,57 @@ def test_bad_storage_uri_names_the_storage_initializer_with_kserve_storages_erro
     spec = load_scenario(SCENARIOS / "digits.yaml")
     run_id = new_run_id("bad-uri")
     ns = namespace_name(run_id, spec.name)
-    with GcsEmulator(tmp_path) as emulator:
-        cluster.controller.emulator_host = emulator.host
-        archive = build_archive(spec, harness_options.cache_dir)
-        GcsStore.for_emulator(emulator.host).upload("gs://harness-e2e/uploaded/digits",
-                                                    kserve_layout(archive.path, render_config_properties(spec)))
-        pod_events = cluster.kube.store.subscribe("pods")
-        options = RunOptions(**{**vars(cluster.options), "keep_on_fail": True})
-        target = make_target(options, tmp_path / "run", run_id, emulator.host)
-        with pytest.raises(DeployError) as info:
-            with target:
-                try:
-                    target.deploy(spec, "gs://harness-e2e/elsewhere/digits")
-                finally:
-                    raised = time.monotonic()
-        failed = cluster.controller.find("storage-initializer-failed", ns)
-        assert failed, cluster.controller.marks
-        latency = raised - failed[0].mono
-        print(f"\nstorage-initializer failed -> DeployError raised {latency:.3f}s later")
-        assert 0 <= latency < 5.0
+    emulator_host = cluster.options.storage_emulator_host
+    GcsStore.for_emulator(emulator_host).upload("gs://harness-e2e/uploaded/digits",
+                                                TorchServeRuntime().model_files(spec, harness_options.cache_dir).objects)
+    pod_events = cluster.kube.store.subscribe("pods")
+    options = RunOptions(**{**vars(cluster.options), "keep_on_fail": True})
+    target = make_target(options.target, TargetSettings(
+        run_id=run_id, work_dir=tmp_path / "run", diagnostics_dir=tmp_path / "run" / "diagnostics",
+        cache_dir=options.cache_dir, progress=options.progress, storage_emulator_host=emulator_host,
+        kubeconfig=options.kubeconfig, keep_on_fail=True))
+    with pytest.raises(DeployError) as info:
+        with target:
+            try:
+                target.deploy(spec, "gs://harness-e2e/elsewhere/digits")
+            finally:
+                raised = time.monotonic()
+    failed = cluster.controller.find("storage-initializer-failed", ns)
+    assert failed, cluster.controller.marks
+    latency = raised - failed[0].mono
+    print(f"\nstorage-initializer failed -> DeployError raised {latency:.3f}s later")
+    assert 0 <= latency < 5.0
 
-        err = info.value
-        pod = cluster.controller.find("pod-created", ns)[0].name
-        log = (tmp_path / "kserve" / ns / pod / "storage-initializer.0.log").read_text()
-        kserve_storage_error = log.strip().splitlines()[-1]  # what kserve-storage raised
-        assert kserve_storage_error.startswith("RuntimeError: ")
-        line = err.one_line()
-        assert line.startswith("not ready: storage-initializer failed (exit code 1): ")
-        assert kserve_storage_error in line
-        assert err.where == f"pod {ns}/{pod} container storage-initializer"
-        assert "gs://harness-e2e/elsewhere/digits" in err.details  # the whole init container log
-        events = []
-        while (event := pod_events.get(timeout=0)) is not None:
-            events.append(event)
-        pod_events.close()
-        finished = dt.datetime.fromisoformat(failed_state(events, pod)["finishedAt"].replace("Z", "+00:00"))
-        assert (dt.datetime.now(dt.timezone.utc) - finished).total_seconds() < 10
+    err = info.value
+    pod = cluster.controller.find("pod-created", ns)[0].name
+    log = (tmp_path / "kserve" / ns / pod / "storage-initializer.0.log").read_text()
+    kserve_storage_error = log.strip().splitlines()[-1]  # what kserve-storage raised
+    assert kserve_storage_error.startswith("RuntimeError: ")
+    line = err.one_line()
+    assert line.startswith("not ready: storage-initializer failed (exit code 1): ")
+    assert kserve_storage_error in line
+    assert err.where == f"pod {ns}/{pod} container storage-initializer"
+    assert "gs://harness-e2e/elsewhere/digits" in err.details  # the whole init container log
+    events = []
+    while (event := pod_events.get(timeout=0)) is not None:
+        events.append(event)
+    pod_events.close()
+    finished = dt.datetime.fromisoformat(failed_state(events, pod)["finishedAt"].replace("Z", "+00:00"))
+    assert (dt.datetime.now(dt.timezone.utc) - finished).total_seconds() < 10
 
-        # The kept pod carries on like a kubelet's: restarted once, then Init:CrashLoopBackOff.
-        eventually(lambda: cluster.controller.find("crash-loop-backoff", ns), timeout_s=30,
-                   what="storage-initializer in CrashLoopBackOff")
-        (init,) = cluster.kube.store.get("pods", pod, ns)["status"]["initContainerStatuses"]
-        assert init["state"]["waiting"]["reason"] == "CrashLoopBackOff" and init["restartCount"] == 1
-        assert init["lastState"]["terminated"]["exitCode"] == 1
-        assert kserve_storage_error in cluster.kube.store.read_log(ns, pod, "storage-initializer", previous=True)
-        failure = cluster.kube.store.get(ISVC, spec.name, ns)["status"]["modelStatus"]["lastFailureInfo"]
-        assert failure["reason"] == "ModelLoadFailed" and kserve_storage_error in failure["message"]
-        namespace = cluster.kube.store.get("namespaces", ns)
-        assert namespace["metadata"]["labels"][KEPT_LABEL] == "true"
-        cluster.controller.stop()  # what the fake never got to delete stops with it
-        assert processes_touching(tmp_path / "kserve" / ns) == []
+    # The kept pod carries on like a kubelet's: restarted once, then Init:CrashLoopBackOff.
+    eventually(lambda: cluster.controller.find("crash-loop-backoff", ns), timeout_s=30,
+               what="storage-initializer in CrashLoopBackOff")
+    (init,) = cluster.kube.store.get("pods", pod, ns)["status"]["initContainerStatuses"]
+    assert init["state"]["waiting"]["reason"] == "CrashLoopBackOff" and init["restartCount"] == 1
+    assert init["lastState"]["terminated"]["exitCode"] == 1
+    assert kserve_storage_error in cluster.kube.store.read_log(ns, pod, "storage-initializer", previous=True)
+    failure = cluster.kube.store.get(ISVC, spec.name, ns)["status"]["modelStatus"]["lastFailureInfo"]
+    assert failure["reason"] == "ModelLoadFailed" and kserve_storage_error in failure["message"]
+    namespace = cluster.kube.store.get("namespaces", ns)
+    assert namespace["metadata"]["labels"][KEPT_LABEL] == "true"
+    cluster.controller.stop()  # what the fake never got to delete stops with it
+    assert processes_touching(tmp_path / "kserve" / ns) == []
 
 
 def failed_state(events, pod: str) -> dict:
@@ -283,11 +350,11 @@ def test_gpu_request_without_a_gpu_node_is_unschedulable(fake_cluster, scenario_
 
 def test_missing_runtime_image_is_an_image_pull_failure(fake_cluster, scenario_copy):
     cluster = fake_cluster()
-    outcome = cluster.run(scenario_copy("digits.yaml", {"kubernetes": {"runtime_version": "does-not-exist"}}))
+    outcome = cluster.run(scenario_copy("digits.yaml", {"kubernetes": {"image": "kserve-harness/does-not-exist:0"}}))
     error = outcome.report.error
     assert error["type"] == "DeployError", error
-    assert error["what"].startswith("image pull failure for kserve-container (pytorch/torchserve-kfs:does-not-exist)")
-    assert 'failed to pull and unpack image "docker.io/pytorch/torchserve-kfs:does-not-exist"' in error["what"]
+    assert error["what"].startswith("image pull failure for kserve-container (kserve-harness/does-not-exist:0)")
+    assert 'failed to pull and unpack image "docker.io/kserve-harness/does-not-exist:0"' in error["what"]
     assert cluster.controller.find("storage-initializer-succeeded", outcome.namespace)  # init ran first, for real
     cluster.assert_cleaned_up(outcome)
 

@@ -18,8 +18,8 @@ import pytest
 import yaml
 
 from harness.errors import DeployError, EnvironmentProblem
-from harness.fakes import FakeKubeApiServer, FakeKubeStore, ResourceRegistry
-from harness.fakes.kube_resources import BUILTIN_TYPES
+from tests.fakes import FakeKubeApiServer, FakeKubeStore, ResourceRegistry
+from tests.fakes.kube_resources import BUILTIN_TYPES
 from harness.kube import diagnostics
 from harness.kube.api import Kube
 from harness.kube.cluster import load_api_client, probe, reachable
@@ -28,7 +28,7 @@ from harness.kube.naming import KEPT_LABEL, RUN_ID_LABEL, namespace_name
 from harness.kube.portforward import PortForward
 from harness.kube.readiness import wait_ready
 from harness.targets.base import Target
-from harness.targets.kubernetes import KubernetesTarget, make_target
+from harness.targets.kubernetes import KubernetesTarget, connect_cluster
 
 from . import mini_kserve
 from . import states as S
@@ -328,8 +328,8 @@ def test_mark_failed_keeps_a_namespace_after_failed_checks(fake, api_client, bac
     assert fake.store.get("namespaces", "kh-run-10-mnist")["metadata"]["labels"][KEPT_LABEL] == "true"
 
 
-def test_make_target_on_any_kubeconfig(fake, kubeconfig):
-    target = make_target("kubeconfig", kubeconfig=str(kubeconfig), context="fake-kube", run_id="r",
+def test_connect_cluster_on_any_kubeconfig(fake, kubeconfig):
+    target = connect_cluster("kubeconfig", kubeconfig=str(kubeconfig), context="fake-kube", run_id="r",
                          keep_on_fail=False, keep_cluster=False)
     try:
         assert isinstance(target, KubernetesTarget) and target.name == "kubeconfig"
@@ -339,12 +339,12 @@ def test_make_target_on_any_kubeconfig(fake, kubeconfig):
         target.api_client.close()
 
 
-def test_make_target_says_when_kserve_is_missing(tmp_path):
+def test_connect_cluster_says_when_kserve_is_missing(tmp_path):
     without_kserve = ResourceRegistry(tuple(t for t in BUILTIN_TYPES if t.group != "serving.kserve.io"))
     with FakeKubeApiServer(FakeKubeStore(without_kserve)) as server:
         path = server.write_kubeconfig(tmp_path / "kubeconfig")
         with pytest.raises(EnvironmentProblem, match="KServe is not installed") as info:
-            make_target("gke", kubeconfig=str(path), context=None, run_id="r", keep_on_fail=False,
+            connect_cluster("gke", kubeconfig=str(path), context=None, run_id="r", keep_on_fail=False,
                         keep_cluster=False)
     assert "clusters/gke/README.md" in info.value.hint
 

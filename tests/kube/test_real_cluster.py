@@ -1,8 +1,8 @@
 """Real-cluster tests: run with --target kind|gke|kubeconfig; they skip, saying why, without one.
 
-    pytest tests/kube/test_real_cluster.py --target kind [--keep-cluster]
-    pytest tests/kube/test_real_cluster.py --target gke --kube-context gke_PROJECT_ZONE_kserve-harness
-    pytest tests/kube/test_real_cluster.py --target kubeconfig --kubeconfig PATH [--kube-context NAME]
+    pytest tests/kube/test_real_cluster.py --target kind [--harness-keep-cluster]
+    pytest tests/kube/test_real_cluster.py --target gke --harness-kube-context gke_PROJECT_ZONE_kserve-harness
+    pytest tests/kube/test_real_cluster.py --target kubeconfig --harness-kubeconfig PATH [--harness-kube-context NAME]
 
 What they prove that CI cannot: KServe really turns our manifest into a predictor, the
 storage-initializer really downloads (kind: from the in-cluster GCS emulator; elsewhere: GCS),
@@ -25,12 +25,12 @@ from harness.kube.api import Kube
 from harness.kube.cluster import KIND_GCS_EMULATOR_HOST, probe, reachable
 from harness.kube.namespaces import create_run_namespace, delete_namespace, keep_namespace, sweep_orphans
 from harness.kube.naming import KEPT_LABEL, RUN_ID_LABEL
+from harness.targets.registry import CLUSTER_TARGETS
 
 from .conftest import SHARED, scenario
 
 pytestmark = pytest.mark.cluster
 
-CLUSTER_TARGETS = ("kind", "gke", "kubeconfig")
 # KServe's public TorchServe MNIST sample (model "mnist"; config.properties + model-store/mnist.mar).
 PUBLIC_MNIST = "gs://kfserving-examples/models/torchserve/image_classifier/v1"
 # A first pull of the storage-initializer and TorchServe images can take minutes.
@@ -51,8 +51,9 @@ def cluster(request):
     target = _option(request.config, "--target") or "local"
     if target not in CLUSTER_TARGETS:
         pytest.skip(f"real-cluster test: run with --target kind|gke|kubeconfig (this run: --target {target})")
-    kubeconfig = _option(request.config, "--kubeconfig")
-    context = _option(request.config, "--kube-context")
+    # --harness-*: a bare --kubeconfig/--keep-cluster would be pytest-kind's, if it is installed
+    kubeconfig = _option(request.config, "--harness-kubeconfig")
+    context = _option(request.config, "--harness-kube-context")
     if target == "kind":
         if not shutil.which("kind"):
             pytest.skip("--target kind needs the kind CLI on PATH (https://kind.sigs.k8s.io), and Docker")
@@ -62,12 +63,13 @@ def cluster(request):
         ok, why = reachable(kubeconfig, context, timeout_s=5)
         if not ok:
             pytest.skip(f"no reachable cluster for --target {target}: {why}")
-    from harness.targets.kubernetes import make_target
+    from harness.targets.kubernetes import connect_cluster
 
     run_id = f"kh-test-{secrets.token_hex(3)}"
     try:
-        made = make_target(target, kubeconfig=kubeconfig, context=context, run_id=run_id, keep_on_fail=False,
-                           keep_cluster=bool(_option(request.config, "--keep-cluster")), sweep_older_than_s=None)
+        keep_cluster = bool(_option(request.config, "--harness-keep-cluster"))
+        made = connect_cluster(target, kubeconfig=kubeconfig, context=context, run_id=run_id, keep_on_fail=False,
+                                keep_cluster=keep_cluster, sweep_older_than_s=None)
     except EnvironmentProblem as exc:
         pytest.skip(f"cluster not usable for --target {target}: {exc.one_line()}")
     yield made

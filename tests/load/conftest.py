@@ -10,7 +10,7 @@ import httpx
 import pytest
 
 from harness.procs import ProcessGroup
-from harness.targets.base import Endpoint
+from harness.endpoint import Endpoint
 from harness.waits import free_port, wait_until
 
 HERE = Path(__file__).resolve().parent

@@ -7,7 +7,7 @@ from types import SimpleNamespace
 import pytest
 import yaml
 
-from harness.load import batch_metric as bm
+from harness.runtimes.torchserve import batch_metric as bm
 
 ts_cache = pytest.importorskip("ts.metrics.metric_cache_yaml_impl")
 

@@ -12,7 +12,8 @@ import time
 import pytest
 
 from harness.errors import PredictorError
-from harness.load import ExpectedBatching, LoadSpec, run_load
+from harness.load.runner import ExpectedBatching, run_load
+from harness.load.spec import LoadSpec
 from harness.load.figures import ENVELOPE_BATCHING_CAUSE
 from tests.load.conftest import BODY
 
@@ -91,7 +92,7 @@ def test_killed_predictor_ends_in_time_and_fails_with_cause(calibrated, tmp_path
 
 
 def test_unreachable_endpoint_fails_fast_in_one_line(tmp_path):
-    from harness.targets.base import Endpoint
+    from harness.endpoint import Endpoint
     from harness.waits import free_port
 
     ep = Endpoint(base_url=f"http://127.0.0.1:{free_port()}", model_name="m", protocol="v1")

@@ -22,7 +22,7 @@ def _scenario(tmp_path: Path, load: dict) -> Path:
     (tmp_path / "sub" / "request.json").write_text('{"instances": [[1, 2]]}')
     path = tmp_path / "sub" / "s.yaml"
     path.write_text(yaml.safe_dump({"name": "s", "model": {"name": "m", "serialized_file": "m.pt"},
-                                    "storage": {"uri": "gs://b/d"}, "load": load}))
+                                    "storage": {"uri": "gs://bkt/d"}, "load": load}))
     return path
 
 

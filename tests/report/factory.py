@@ -14,7 +14,8 @@ import numpy as np
 
 from harness.load.result import (ClientFigures, GeneratorProcess, Interval, LoadResult, ModelDescription,
                                  Percentiles, SelfCheck, ServerFigures, ServerWindow, SloCheck, StepResult, Verdict)
-from harness.report.model import ArchiveInfo, CheckResult, Phase, Report, write_report
+from harness.report.model import ArchiveInfo, CheckResult, Phase, Report
+from harness.report.writer import write_report
 from harness.report.responses import save_response
 from harness.report.trials import latency_histograms
 
@@ -169,14 +170,13 @@ def make_run(root: Path, *, name: str = "digits", seed: int = 1, slowdown: float
                 factor = slowdown * trial_slowdowns[t]
             out = run_dir / "load" / (f"trial{t + 1}" if trials > 1 else "")
             res = make_load(rng, out, users=users, slowdown=factor, t_offset=100.0 * t, **step_kw)
-            data = res.model_dump(mode="json")
-            results.append(data)
-            report.latency_histograms += latency_histograms(data, t + 1)
+            results.append(res)
+            report.latency_histograms += latency_histograms(res, t + 1)
         report.load, report.trials = results[0], trials
         report.load_trials = results if trials > 1 else []
         report.phases.append(Phase(name="load", seconds=12.0 * trials))
     report.passed = check_passed and error is None and all(
-        r["verdict"]["status"] == "PASS" for r in report.load_results())
+        r.verdict.status == "PASS" for r in report.load_results())
     report.exit_code = 0 if report.passed else 1
     report.phases.append(Phase(name="teardown", seconds=1.1))
     write_report(report, run_dir)

@@ -3,19 +3,17 @@ check's response body is saved and fingerprinted. The load engine is replaced by
 from __future__ import annotations
 
 import json
-import sys
-import types
 from pathlib import Path
 
 import numpy as np
 import pytest
 
-from harness.predict import Response
-from harness.report.model import read_report
-from harness.report.responses import body_sha256
+import harness.runner
+from harness.endpoint import Endpoint, Response
+from harness.outputs import body_sha256
+from harness.report.model import load_report
 from harness.runner import RunOptions, ScenarioRun
 from harness.spec import load_scenario
-from harness.targets.base import Endpoint
 from tests.report.factory import make_load
 
 LOAD = {"load": {"mode": "closed", "users": 4, "duration_s": 10, "warmup_s": 2,
@@ -33,9 +31,7 @@ def fake_load_phase(monkeypatch):
         p95_slo = 60.0 if slow["factor"] == 1.0 else 1.0
         return make_load(rng, Path(out_dir), slowdown=slow["factor"], p95_slo=p95_slo)
 
-    module = types.ModuleType("harness.load.phase")
-    module.run_load_phase = run_load_phase
-    monkeypatch.setitem(sys.modules, "harness.load.phase", module)
+    monkeypatch.setattr(harness.runner, "run_load_phase", run_load_phase)
     return calls, slow
 
 
@@ -55,11 +51,11 @@ def test_trials_repeat_the_load_phase_and_keep_every_trial(scenario_copy, tmp_pa
     r = run.report
     assert r.trials == 3 and len(r.load_trials) == 3 and r.load == r.load_trials[0]
     assert [h.trial for h in r.latency_histograms] == [1, 2, 3]
-    assert sum(r.latency_histograms[0].counts) == r.load["steps"][0]["client"]["ok"]
+    assert sum(r.latency_histograms[0].counts) == r.load.steps[0].client.ok
     load_phase = r.phases[-1]
     assert load_phase.name == "load" and load_phase.status == "ok" and load_phase.detail == "3 trials"
     run.finish()
-    again = read_report(run.run_dir)
+    again = load_report(run.run_dir)
     assert again.trials == 3 and len(again.load_results()) == 3
     assert "## Load trials (3)" in (run.run_dir / "summary.md").read_text()
 
@@ -69,7 +65,7 @@ def test_one_trial_keeps_the_old_layout(scenario_copy, tmp_path, fake_load_phase
     run = _run(scenario_copy, tmp_path, trials=1)
     run._load()
     assert calls == [run.run_dir / "load"]
-    assert run.report.trials == 1 and run.report.load_trials == [] and run.report.load["steps"]
+    assert run.report.trials == 1 and run.report.load_trials == [] and run.report.load.steps
     assert len(run.report.load_results()) == 1
 
 

@@ -1,0 +1,1 @@
+"""Serving runtimes: everything one model server needs (its image, its environment, its processes)."""

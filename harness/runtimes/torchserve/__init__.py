@@ -1,0 +1,1 @@
+"""KServe's TorchServe runtime (kserve-torchserve): TorchServe behind KServe's Python front."""

@@ -1,0 +1,2 @@
+"""The harness release (pyproject.toml carries the same number)."""
+__version__ = "0.1.0"
