@@ -22,6 +22,7 @@ from harness.errors import (
 )
 from harness.checks import run_checks
 from harness.endpoint import Endpoint
+from harness.kube.cold_start import uploaded_sizes, with_first_answer
 from harness.lints import lint
 from harness.load.phase import run_load_phase
 from harness.predict import Predictor, predictor_for
@@ -144,6 +145,7 @@ class ScenarioRun:
                                    "objects": [vars(o) for o in objects]}
 
     def _deploy(self, target: Target) -> None:
+        started = time.time()  # the local target's cold-start origin (a cluster's is its InferenceService)
         with self._phase("deploy", f"deploying on the {target.name} target") as ph:
             self.endpoint = target.deploy(self.spec, self.spec.storage.uri)
             ph.detail = self.endpoint.base_url
@@ -156,6 +158,9 @@ class ScenarioRun:
         if not sub or rest > 0.5:  # only when the target spent real time outside its sub-phases
             self.report.phases.append(Phase(name="deploy" if not sub else "deploy-other", seconds=round(rest, 3),
                                             detail=deploy.detail))
+        # The deploy phase by phase: a cluster target reads its pod, events and logs, the local one its stages.
+        self.report.cold_start = target.cold_start(
+            uploaded_sizes(self.spec.storage.uri, self.report.storage.get("objects") or []), started)
         self.report.endpoint = {"base_url": self.endpoint.base_url, "model_name": self.endpoint.model_name,
                                 "protocol": self.endpoint.protocol, "host_header": self.endpoint.host_header,
                                 "grpc_target": self.endpoint.grpc_target,
@@ -178,9 +183,14 @@ class ScenarioRun:
 
     def _checks(self, predictor: Predictor) -> None:
         if not self.spec.checks:
+            self._first_answer(None, "the scenario has no checks")
             return
+        first: tuple[float, str] | None = None  # when the first passing check answered: the cold start's end
         with self._phase("checks", f"{len(self.spec.checks)} prediction check(s)") as ph:
             def show(result: CheckResult) -> None:
+                nonlocal first
+                if result.passed and first is None:
+                    first = (time.time(), result.name)
                 self.report.checks.append(result)
                 self.progress.say(f"  {'✓' if result.passed else '✗'} check {result.name}"
                                   + ("" if result.passed else f": {result.diff[0]}"))
@@ -190,6 +200,12 @@ class ScenarioRun:
             ph.detail = f"{len(self.report.checks) - len(failed)}/{len(self.report.checks)} passed"
             if failed:
                 ph.status = "failed"
+        self._first_answer(*(first or (None, "no check passed")))
+
+    def _first_answer(self, answered: float | None, what: str) -> None:
+        if self.report.cold_start is not None:
+            with_first_answer(self.report.cold_start, answered,
+                              f"check {what} passed" if answered is not None else what)
 
     def _load(self) -> None:
         if self.spec.load is None or not self.options.run_load:

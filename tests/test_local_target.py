@@ -30,6 +30,10 @@ def test_pass_leaves_nothing_running(run_scenario, harness_options):
     front_log = (harness_options.report_dir / report.run_id / "diagnostics" / "kserve-front.out").read_text()
     posts = re.findall(r'"POST /v1/models/digits(?::|%3A)predict HTTP/1.1" 200', front_log)
     assert len(posts) == 2  # the warm-up and the check
+    # Cold start from the local stages: the download's bytes are the uploaded archive's and config's.
+    download = report.cold_start.phase("storage-download")
+    assert download.bytes == sum(o["size"] for o in report.storage["objects"])
+    assert report.cold_start.phase("first-answer").at_s > report.cold_start.phase("front-ready").at_s
     assert_nothing_left(report, harness_options.report_dir)
 
 

@@ -169,8 +169,9 @@ class Kube:
         return self._call(self.core.list_namespaced_event, namespace, **kwargs)
 
     def pod_log(self, namespace: str, pod: str, container: str, *, previous: bool = False,
-                tail_lines: int | None = None, limit_bytes: int | None = None) -> str:
-        kwargs: dict[str, Any] = {"container": container, "previous": previous}
+                tail_lines: int | None = None, limit_bytes: int | None = None, timestamps: bool = False) -> str:
+        """The container's log; `timestamps` prefixes each line with the kubelet's RFC 3339 time."""
+        kwargs: dict[str, Any] = {"container": container, "previous": previous, "timestamps": timestamps}
         if tail_lines is not None:
             kwargs["tail_lines"] = tail_lines
         if limit_bytes is not None:

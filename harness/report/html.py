@@ -227,6 +227,26 @@ def _phases(r: Report) -> str:
     return "<h2>Phases</h2>" + table(["phase", "seconds", "", "status", "detail"], rows, numeric=(1,), raw=(2, 3))
 
 
+def _cold_start(r: Report) -> str:
+    """Each phase as a bar from where the one before it ended to where it ended (a waterfall)."""
+    cs = r.cold_start
+    if cs is None:
+        return ""
+    end = max((p.at_s for p in cs.phases if p.at_s is not None), default=0.0) or 1.0
+    rows = []
+    for p in cs.phases:
+        if p.missing:
+            rows.append((p.name, "—", "—", "", "", f"absent: {p.missing}"))
+            continue
+        left = max(0.0, p.at_s - p.seconds)
+        bar = (f'<div class="bar" style="margin-left:{240 * left / end:.0f}px;'
+               f'width:{max(1.0, 240 * p.seconds / end):.0f}px"></div>')
+        rows.append((p.name, f"{p.at_s:.2f}", f"{p.seconds:.2f}", bar, "" if p.bytes is None else str(p.bytes),
+                     p.source + (f" — {p.detail}" if p.detail else "")))
+    return (f"<h2>Cold start</h2><p class=\"muted\">t = 0: {esc(cs.origin)}</p>"
+            + table(["phase", "at (s)", "seconds", "", "bytes", "from"], rows, numeric=(1, 2, 4), raw=(3,)))
+
+
 def _checks(r: Report) -> str:
     if not r.checks:
         return ""
@@ -550,7 +570,7 @@ def render_html(report: Report) -> str:
     """The whole report.html for one run."""
     sc = report.scenario.get("name")
     body = [_banner(report), _lint_warnings(report), _checks(report), _runtime(report),
-            load_html(report.load_results(), report.latency_histograms), _phases(report),
+            load_html(report.load_results(), report.latency_histograms), _cold_start(report), _phases(report),
             _environment(report), _links(report),
             f'<footer>kserve-harness report · schema {esc(report.schema_version)} · re-render with '
             f'<code>harness report &lt;run dir&gt;</code></footer>']

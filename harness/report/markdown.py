@@ -5,7 +5,7 @@ The load section is harness.load.summary.render_load_markdown (the one markdown 
 from __future__ import annotations
 
 from harness.load.summary import render_load_markdown
-from harness.report.model import Report, RuntimeInfo
+from harness.report.model import ColdStart, Report, RuntimeInfo
 from harness.report.runtime import path_sentence, rows, runtime_name
 
 
@@ -38,6 +38,8 @@ def render_summary(report: Report) -> str:
         lines += [f"| {p.name} | {p.seconds:.2f} | {p.status}{' — ' + p.detail if p.detail else ''} |"
                   for p in report.phases]
         lines += [f"| **total** | **{sum(p.seconds for p in report.phases):.2f}** | |", ""]
+    if report.cold_start:
+        lines += _cold_start_section(report.cold_start)
     if report.checks:
         lines += ["## Checks", "", "| check | result | HTTP | ms |", "|---|---|---:|---:|"]
         for c in report.checks:
@@ -60,6 +62,20 @@ def render_summary(report: Report) -> str:
         lines += ["## Diagnostics", "", *[f"- `{d}`" for d in report.diagnostics], ""]
     lines += ["Plots: `report.html` in the run directory (self-contained; `harness report RUN_DIR` re-renders it).", ""]
     return "\n".join(lines) + "\n"
+
+
+def _cold_start_section(cs: ColdStart) -> list[str]:
+    """Each phase's end (from the origin) and its own seconds; an absent one says why."""
+    lines = ["## Cold start", "", f"t = 0: {cs.origin}", "",
+             "| phase | at (s) | seconds | bytes | from |", "|---|---:|---:|---:|---|"]
+    for p in cs.phases:
+        if p.missing:
+            lines.append(f"| {p.name} | — | — | | absent: {p.missing} |")
+            continue
+        res = f" (±{p.resolution_s:g} s)" if p.resolution_s >= 1 else ""
+        lines.append(f"| {p.name} | {p.at_s:.2f} | {p.seconds:.2f}{res} | {p.bytes if p.bytes is not None else ''} | "
+                     f"{p.source}{' — ' + p.detail if p.detail else ''} |")
+    return lines + [""]
 
 
 def _runtime_section(rt: RuntimeInfo) -> list[str]:

@@ -18,7 +18,7 @@ from harness.errors import ConfigError
 from harness.load.result import LoadResult
 from harness.schema import Schema, reading_context
 
-SCHEMA_VERSION = "1.4"
+SCHEMA_VERSION = "1.5"
 # 1.1 (additive): CheckResult.atol/rtol/response_sha256/response_file; Report.trials, load_trials,
 # latency_histograms; report.html and junit.xml beside report.json. See docs/reports.md.
 # 1.2 (additive): Report.runtime (the runtime image, what it ships, what ran, where they differ, and
@@ -27,6 +27,8 @@ SCHEMA_VERSION = "1.4"
 # 1.3: load/load_trials typed as LoadResult; models strict when built (harness.schema), reading tolerates unknown fields.
 # 1.4 (additive): RuntimeInfo.runtime (torchserve or kserve: which model server served); ServerWindow
 # stage latencies (the ModelServer's preprocess/predict/postprocess); older reports read as torchserve.
+# 1.5 (additive): Report.cold_start (the deploy phase by phase, to the first correct answer); older
+# reports read with none.
 
 
 class Phase(Schema):
@@ -81,6 +83,36 @@ class RuntimeInfo(Schema):
     serving_path: str = "front"  # front | direct: what every check and load figure was measured on
 
 
+COLD_START_PHASES = ("scheduled", "init-image-pulled", "storage-download", "image-pulled", "container-started",
+                     "model-loaded", "front-ready", "first-answer")
+
+
+class ColdStartPhase(Schema):
+    """One step of a cold start. `at_s` is when it ended, from the cold start's origin; `seconds`
+    is its own duration when the source states one (an image pull, the storage-initializer's run),
+    else the time since the previous present phase ended. Absent data leaves both None and says why."""
+
+    name: str  # one of COLD_START_PHASES
+    at_s: float | None = None
+    seconds: float | None = None
+    resolution_s: float = 0.001  # how coarse its timestamps are (Kubernetes': 1 s), so compare can allow for it
+    bytes: int | None = None  # storage-download: the model files; image pulls: the image size the kubelet reported
+    source: str = ""  # what it was read from ("pod condition ContainersReady", "event Pulled", ...)
+    detail: str = ""
+    missing: str | None = None  # why it is absent (then at_s and seconds are None)
+
+
+class ColdStart(Schema):
+    """The deploy, phase by phase, from the origin to the first correct answer."""
+
+    origin: str  # what t = 0 is ("InferenceService creationTimestamp 2026-...Z", "deploy start (local)")
+    origin_epoch: float  # the same instant, Unix seconds (to place harness-side phases on one timeline)
+    phases: list[ColdStartPhase] = Field(default_factory=list)  # in COLD_START_PHASES order
+
+    def phase(self, name: str) -> ColdStartPhase | None:
+        return next((p for p in self.phases if p.name == name), None)
+
+
 class Report(Schema):
     schema_version: str = SCHEMA_VERSION
     run_id: str
@@ -104,6 +136,7 @@ class Report(Schema):
     diagnostics: list[str] = Field(default_factory=list)
     runtime: RuntimeInfo | None = None
     lint_warnings: list[dict[str, Any]] = Field(default_factory=list)  # LintError.to_dict() of each warning
+    cold_start: ColdStart | None = None
 
     # fields a tolerant read dropped ("Model.field"); set by load_report, never written
     _unknown_fields: list[str] = PrivateAttr(default_factory=list)

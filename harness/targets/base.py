@@ -5,7 +5,8 @@ KServe; kubeconfig/gke: reach the API server and check KServe; local: nothing ye
 on the way out, even when acquiring failed halfway -> `target.storage()` says where the model must
 be uploaded so that this target's storage-initializer can read it -> `target.deploy(spec,
 storage_uri)` -> `Endpoint`; checks and load only ever see the Endpoint -> `target.timings` holds
-the deploy's sub-phases -> `target.mark_failed()` after a failed check or SLO ->
+the deploy's sub-phases -> `target.cold_start(uploaded, started)` that deploy phase by phase ->
+`target.mark_failed()` after a failed check or SLO ->
 `target.collect_diagnostics(dir)` saves logs before `teardown()` removes everything it created.
 """
 from __future__ import annotations
@@ -15,6 +16,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from harness.endpoint import Endpoint
+from harness.kube.cold_start import stage_cold_start
+from harness.report.model import ColdStart
 from harness.spec import ScenarioSpec
 from harness.storage import GcsStore
 
@@ -52,6 +55,11 @@ class Target(ABC):
     @abstractmethod
     def deploy(self, spec: ScenarioSpec, storage_uri: str) -> Endpoint:
         """Make the model servable from `storage_uri`; return when it is ready (or raise DeployError)."""
+
+    def cold_start(self, uploaded: dict[str, int], started: float) -> ColdStart | None:
+        """The latest deploy phase by phase. By default its sub-phases (`timings`), back to back from
+        `started` (epoch seconds); `uploaded` (object path -> bytes) sizes the download."""
+        return stage_cold_start(self.timings, started, uploaded=uploaded)
 
     def mark_failed(self) -> None:
         """The latest scenario failed after deploy (a check or an SLO): keep what --keep-on-fail keeps."""

@@ -11,7 +11,8 @@ names one, creates the InferenceService, waits with
 `harness.kube.readiness` (Ready, or a named cause at once) and returns an Endpoint: a local
 port-forward to the predictor pod's port 8080 (plus TorchServe's management and metrics ports, and
 the front's gRPC port 8081 for grpc-v2),
-or the ingress with the Host header from status.url. `collect_diagnostics` saves the
+or the ingress with the Host header from status.url. `cold_start(uploaded, started)` reads that deploy's
+phases from the pod, its events and its logs (harness.kube.cold_start). `collect_diagnostics` saves the
 InferenceService, pods, events and every container log; `teardown` deletes the namespaces, except
 a failed scenario's when keep_on_fail is set, and the kind cluster when this run created it and
 keep_cluster is off.
@@ -31,15 +32,17 @@ from harness.endpoint import Endpoint
 from harness.errors import ConfigError, DeployError, EnvironmentProblem, HarnessError
 from harness.kube import diagnostics as kube_diagnostics
 from harness.kube.api import Kube, api_error_text
-from harness.kube.causes import MODEL_CONTAINER
+from harness.kube.causes import MODEL_CONTAINER, STORAGE_INITIALIZER
+from harness.kube.cold_start import kube_cold_start
 from harness.kube.cluster import (KIND_GCS_EMULATOR_HOST, KindCluster, kserve_installed, kserve_version,
                                   load_api_client, probe)
 from harness.kube.credentials import DEFAULT_CREDENTIALS_NAMESPACE, copy_service_account
 from harness.kube.manifest import GRPC_PORT
 from harness.kube.namespaces import create_run_namespace, delete_namespace, keep_namespace, sweep_orphans
-from harness.kube.naming import isvc_name, run_labels
+from harness.kube.naming import ISVC_POD_LABEL, isvc_name, run_labels
 from harness.kube.portforward import PortForward
 from harness.kube.readiness import wait_ready
+from harness.report.model import ColdStart
 from harness.runtimes.registry import render_manifest_yaml, runtime_for
 from harness.spec import ScenarioSpec
 from harness.storage import GcsStore
@@ -50,6 +53,7 @@ __all__ = ["ClusterTarget", "KubernetesTarget", "connect_cluster", "render_manif
 
 log = logging.getLogger(__name__)
 PREDICTOR_PORT = 8080  # KServe's predictor port: what the design notes port-forward by hand
+COLD_START_LOG_BYTES = 4 << 20  # TorchServe's READY line comes early; this bounds a chatty model's log
 
 
 @dataclass
@@ -60,6 +64,7 @@ class _Deployment:
     failed: bool = False
     kept: bool = False
     deleted: bool = False
+    pod: str | None = None  # the predictor pod that became Ready
     forwards: list[PortForward] = field(default_factory=list)
 
 
@@ -164,6 +169,7 @@ class KubernetesTarget(Target):
             verdict = wait_ready(self.kube, namespace, dep.isvc, timeout_s=k.ready_timeout_s,
                                  need_url=k.ingress == "ingress", need_pod=k.ingress == "port-forward",
                                  poll_s=self.poll_s)
+            dep.pod = verdict.pod
             return self._endpoint(dep, spec, verdict)
         except HarnessError as exc:
             self._failed(dep, exc)
@@ -260,6 +266,34 @@ class KubernetesTarget(Target):
             metrics_url=f"http://127.0.0.1:{local['metrics']}/metrics" if "metrics" in local else None,
             grpc_target=f"127.0.0.1:{local['grpc']}" if "grpc" in local else None,
             info=info)
+
+    def cold_start(self, uploaded: dict[str, int], started: float) -> ColdStart | None:
+        """The latest deploy's cold start, read from its InferenceService, pod, events and container
+        logs; timed from the InferenceService's creation (not `started`). None when there is no
+        deployed pod or the API cannot be read: a report fact only."""
+        dep = self.deployments[-1] if self.deployments else None
+        if dep is None or self.kube is None:
+            return None
+        try:
+            isvc = self.kube.get_isvc(dep.namespace, dep.isvc) or {}
+            pods = self.kube.list_pods(dep.namespace, label_selector=f"{ISVC_POD_LABEL}={dep.isvc}").get("items") or []
+            pod = next((p for p in pods if p["metadata"]["name"] == dep.pod), pods[0] if pods else None)
+            if pod is None:
+                return None
+            events = self.kube.list_events(dep.namespace).get("items") or []
+            init_log, model_log = (self._log(dep.namespace, pod["metadata"]["name"], c)
+                                   for c in (STORAGE_INITIALIZER, MODEL_CONTAINER))
+        except (ApiException, OSError, ValueError) as exc:
+            log.warning("cold start not read: %s", api_error_text(exc))
+            return None
+        return kube_cold_start(isvc, pod, events, init_log=init_log, model_log=model_log, uploaded=uploaded)
+
+    def _log(self, namespace: str, pod: str, container: str) -> str:
+        """A container's log with the kubelet's timestamps; "" when it has none (no such container)."""
+        try:
+            return self.kube.pod_log(namespace, pod, container, timestamps=True, limit_bytes=COLD_START_LOG_BYTES)
+        except ApiException:
+            return ""
 
     def collect_diagnostics(self, dest: Path) -> list[Path]:
         """Save InferenceServices, pods (describe-equivalent), events and all container logs of every

@@ -16,6 +16,8 @@ import shutil
 from pathlib import Path
 
 from harness.endpoint import Endpoint
+from harness.kube.cold_start import stage_cold_start
+from harness.report.model import ColdStart
 from harness.runtimes.base import LocalServer
 from harness.runtimes.registry import runtime_for
 from harness.spec import ScenarioSpec
@@ -49,6 +51,10 @@ class LocalTarget(Target):
                     host = self.emulator.host
                 self.site = StorageSite(GcsStore.for_emulator(host), "gcs-emulator", host)
         return self.site
+
+    def cold_start(self, uploaded: dict[str, int], started: float) -> ColdStart | None:
+        log = self.storage_log.read_text(errors="replace") if self.storage_log.is_file() else ""
+        return stage_cold_start(self.timings, started, storage_log=log, uploaded=uploaded)
 
     def deploy(self, spec: ScenarioSpec, storage_uri: str) -> Endpoint:
         self.timings["storage-init"] = run_storage_initializer(

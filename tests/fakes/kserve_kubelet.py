@@ -22,10 +22,16 @@ exit (a load() that raises) takes the same terminated / restart / CrashLoopBackO
 STORAGE_URI in its env the pod has no storage-initializer, as KServe renders it.
 
 What is simulated (rule-based, on purpose): the image pull (an image whose name contains one of
-`unpullable_markers` fails with containerd's NotFound, then ImagePullBackOff; every other image
-is "already present"), and the memory limit (a watchdog sums the RSS of TorchServe's process
-group every 0.2 s and SIGKILLs the group above the limit, as the cgroup OOM killer would).
-Everything else is the real program's behaviour and output.
+`unpullable_markers` fails with containerd's NotFound, then ImagePullBackOff; the first pod that
+needs any other image on the node pulls it for `image_pull_s`, with the kubelet's Pulling and
+"Successfully pulled image ... in 400ms (400ms including waiting). Image size: N bytes." events;
+later pods find it "already present on machine"), and the memory limit (a watchdog sums the RSS
+of TorchServe's process group every 0.2 s and SIGKILLs the group above the limit, as the cgroup
+OOM killer would).
+Everything else is the real program's behaviour and output. Events, conditions and container
+states carry the API's own timestamps (seconds; the scheduler's Scheduled event is an
+events.k8s.io one, with a microsecond eventTime and no first/lastTimestamp), so a cold start can be
+read from them as from a real cluster.
 """
 from __future__ import annotations
 
@@ -38,6 +44,7 @@ import threading
 import time
 import uuid
 from dataclasses import dataclass, field
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import Callable, Protocol
 
@@ -79,6 +86,8 @@ class KubeletSettings:
     Attributes:
         gpus_available: nvidia.com/gpu capacity of the single fake node.
         unpullable_markers: an image whose name contains one of these cannot be pulled (simulated).
+        image_pull_s / image_size_bytes: a simulated pull's duration and the image size it reports.
+        images_present: the node's images: a pod finds these "already present"; a pulled one joins them.
         sync_period_s: how long a terminated container stays `terminated` before the kubelet acts
             (PLEG relists every second).
         immediate_restarts: restarts done without back-off (the kubelet restarts once at once).
@@ -95,6 +104,9 @@ class KubeletSettings:
 
     gpus_available: int = 0
     unpullable_markers: tuple[str, ...] = ("does-not-exist",)
+    image_pull_s: float = 0.4
+    image_size_bytes: int = 1_843_200_000
+    images_present: set[str] = field(default_factory=set)
     sync_period_s: float = 1.0
     immediate_restarts: int = 1
     backoff_s: float = 10.0
@@ -221,6 +233,21 @@ def _own_children_mentioning(*markers: str) -> list[int]:
         except (FileNotFoundError, ProcessLookupError, PermissionError, IndexError, ValueError):
             continue
     return found
+
+
+def _go_duration(seconds: float) -> str:
+    """A duration as the kubelet prints a pull's (Go's time.Duration, truncated to milliseconds)."""
+    ms = int(seconds * 1000)
+    if ms < 1000:
+        return f"{ms}ms"
+    minutes, rest = divmod(ms, 60_000)
+    text = f"{rest / 1000:.3f}".rstrip("0").rstrip(".") + "s"
+    return f"{minutes}m{text}" if minutes else text
+
+
+def _micro_time() -> str:
+    """metav1.MicroTime: what events.k8s.io events carry in eventTime."""
+    return datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
 def _tail_message(text: str) -> str:
@@ -557,6 +584,22 @@ class FakePodRunner:
         except FakeKubeError:
             pass  # the namespace is terminating: nothing to report to
 
+    def _scheduled_event(self) -> None:
+        """The scheduler's Scheduled event: an events.k8s.io event, as core/v1 shows it."""
+        meta = self.pod["metadata"]
+        event = {"metadata": {"name": f"{self.name}.{uuid.uuid4().hex[:16]}", "namespace": self.namespace},
+                 "involvedObject": {"kind": "Pod", "namespace": self.namespace, "name": self.name,
+                                    "uid": self.uid, "apiVersion": "v1",
+                                    "resourceVersion": meta.get("resourceVersion")},
+                 "reason": "Scheduled", "message": f"Successfully assigned {self.namespace}/{self.name} to {NODE_NAME}",
+                 "type": "Normal", "action": "Binding", "eventTime": _micro_time(), "firstTimestamp": None,
+                 "lastTimestamp": None, "source": {}, "reportingComponent": "default-scheduler",
+                 "reportingInstance": f"default-scheduler-{NODE_NAME}"}
+        try:
+            self.store.create("events", event, self.namespace)
+        except FakeKubeError:
+            pass  # the namespace is terminating: nothing to report to
+
     def _log(self, container: str) -> Callable[[str], None]:
         def sink(text: str) -> None:
             if not self.stopping:
@@ -593,8 +636,7 @@ class FakePodRunner:
             self.pod = self.store.patch("pods", self.name, {"spec": {"nodeName": NODE_NAME}}, self.namespace)
         except FakeKubeError as exc:
             raise _Stopped() from exc
-        self._event("Scheduled", f"Successfully assigned {self.namespace}/{self.name} to {NODE_NAME}",
-                    component="default-scheduler")
+        self._scheduled_event()
         self.extra = {"hostIP": "127.0.0.1", "podIP": "127.0.0.1", "podIPs": [{"ip": "127.0.0.1"}],
                       "startTime": now_rfc3339()}
         self._set_condition("PodReadyToStartContainers", True)
@@ -616,8 +658,17 @@ class FakePodRunner:
 
     def _pull(self, c: _Container) -> bool:
         """The (simulated) image pull: True when the image is there."""
-        if not any(marker in c.image for marker in self.settings.unpullable_markers):
+        if c.image in self.settings.images_present:
             self._event("Pulled", f'Container image "{c.image}" already present on machine')
+            return True
+        if not any(marker in c.image for marker in self.settings.unpullable_markers):
+            self._event("Pulling", f'Pulling image "{c.image}"')
+            start = time.monotonic()
+            self._wait(self.settings.image_pull_s)  # the pull's own duration (simulated), not a synchronisation
+            took = _go_duration(time.monotonic() - start)
+            self.settings.images_present.add(c.image)
+            self._event("Pulled", f'Successfully pulled image "{c.image}" in {took} ({took} including waiting). '
+                                  f"Image size: {self.settings.image_size_bytes} bytes.")
             return True
         ref = image_reference(c.image)
         message = (f'rpc error: code = NotFound desc = failed to pull and unpack image "{ref}": failed to resolve '

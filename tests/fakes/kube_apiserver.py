@@ -3,7 +3,9 @@
 No kube-apiserver, kind or Docker can run where CI runs, so the harness's Kubernetes code is
 exercised against this emulator. It speaks the protocol the official `kubernetes` Python
 client uses (JSON objects and `kind: Status` errors, chunked watch streams, pod logs,
-websocket port-forward) over plain HTTP on 127.0.0.1, with no authentication.
+websocket port-forward) and what the real `kubectl` needs beside it (short names, OpenAPI v3
+with strict field validation, Tables for pods, SPDY-over-websocket port-forward) over plain
+HTTP on 127.0.0.1, with no authentication.
 
 Flow: `FakeKubeApiServer()` owns a `FakeKubeStore` -> `start()` binds 127.0.0.1 on a free port
 and runs an aiohttp app on its own event loop in a daemon thread -> clients connect through

@@ -4,7 +4,9 @@ Flow: one catch-all route -> `parse_path` turns `/api/v1/...` or `/apis/G/V/...`
 `Target` (resource type, namespace, name, subresource) -> the handler for the HTTP verb calls
 the store -> objects come back as JSON, failures as `kind: Status` bodies with the real code.
 Watches stream newline-delimited JSON events over chunked transfer; pod logs are text/plain
-(optionally followed); port-forward upgrades to a websocket (see kube_portforward).
+(optionally followed); port-forward upgrades to a websocket (see kube_portforward). For kubectl:
+discovery lists shortNames/categories, `/openapi/v3` and `fieldValidation=Strict` come from
+kube_schema, and pod lists are served as Tables when asked for (kube_tables).
 """
 from __future__ import annotations
 
@@ -19,9 +21,10 @@ import yaml
 from aiohttp import web
 
 from tests.fakes import kube_errors as errors
+from tests.fakes import kube_schema, kube_tables
 from tests.fakes.kube_errors import FakeKubeError
 from tests.fakes.kube_logs import render
-from tests.fakes.kube_patch import patch_type_for
+from tests.fakes.kube_patch import MERGE, patch_type_for
 from tests.fakes.kube_portforward import handle_portforward
 from tests.fakes.kube_resources import ResourceType
 from tests.fakes.kube_selectors import Selector
@@ -80,6 +83,11 @@ def _int(request: web.Request, name: str) -> int | None:
         raise errors.bad_request(f"invalid value for {name}: {raw!r}") from None
 
 
+def _strict(request: web.Request) -> bool:
+    # kubectl sends fieldValidation=Strict when the OpenAPI document offers the parameter.
+    return request.query.get("fieldValidation", "").lower() == "strict"
+
+
 def _is_builtin(rtype: ResourceType) -> bool:
     # Real list responses omit per-item kind/apiVersion for built-in types, keep them for CRs.
     return "." not in rtype.group or rtype.group.endswith(".k8s.io")
@@ -120,6 +128,10 @@ class FakeKubeHttpApi:
             return web.json_response(self._api_versions())
         if path == "/apis":
             return web.json_response(self._group_list())
+        if path == "/openapi/v3":
+            return web.json_response(kube_schema.openapi_index(self.store.registry.all()))
+        if segments[:2] == ["openapi", "v3"]:
+            return web.json_response(self._openapi(segments[2:]))
         if segments[:2] == ["api", "v1"]:
             group, version, rest = "", "v1", segments[2:]
         elif segments[:1] == ["apis"] and len(segments) == 2:
@@ -166,7 +178,10 @@ class FakeKubeHttpApi:
             if method == "GET":
                 if t.watch_path or _flag(request, "watch"):
                     return await self._watch(request, t)
-                return web.json_response(self._list(request, t))
+                listed = self._list(request, t)
+                if t.rtype.key == ("", "pods") and kube_tables.wants_table(request.headers.get("Accept")):
+                    return web.json_response(kube_tables.pod_table(listed))
+                return web.json_response(listed)
             if method == "POST":
                 return await self._create(request, t)
             if method == "DELETE":
@@ -175,7 +190,10 @@ class FakeKubeHttpApi:
         if method == "GET":
             if t.watch_path:
                 return await self._watch(request, t, field_name=t.name)
-            return web.json_response(self.store.get(t.rtype, t.name, t.namespace))
+            obj = self.store.get(t.rtype, t.name, t.namespace)
+            if t.rtype.key == ("", "pods") and not t.subresource and kube_tables.wants_table(request.headers.get("Accept")):
+                return web.json_response(kube_tables.pod_table({"metadata": {}, "items": [obj]}))
+            return web.json_response(obj)
         if method == "PUT":
             return await self._update(request, t)
         if method == "PATCH":
@@ -216,11 +234,16 @@ class FakeKubeHttpApi:
         types = [t for t in self.store.registry.all() if (t.group, t.version) == (group, version)]
         if not types:
             raise errors.page_not_found()
-        verbs = ["create", "delete", "deletecollection", "get", "list", "patch", "update", "watch"]
         resources = []
         for t in types:
             base = {"namespaced": t.namespaced, "kind": t.kind, "singularName": t.kind.lower()}
-            resources.append({"name": t.plural, "verbs": verbs, **base})
+            verbs = ["create", "delete", "deletecollection", "get", "list", "patch", "update", "watch"]
+            if t.key == ("", "namespaces"):
+                verbs.remove("deletecollection")  # as the real server lists namespaces
+            short_names, categories = kube_schema.names(t)
+            extra = {"shortNames": short_names} if short_names else {}
+            extra |= {"categories": categories} if categories else {}
+            resources.append({"name": t.plural, "verbs": verbs, **base, **extra})
             if t.status_subresource:
                 resources.append({"name": f"{t.plural}/status", "verbs": ["get", "patch", "update"], **base})
             if t.key == ("", "pods"):
@@ -229,6 +252,18 @@ class FakeKubeHttpApi:
                                   **base, "kind": "PodPortForwardOptions"})
         return {"kind": "APIResourceList", "apiVersion": "v1",
                 "groupVersion": f"{group}/{version}" if group else version, "resources": resources}
+
+    def _openapi(self, gv_path: list[str]) -> dict:
+        if gv_path[:1] == ["api"] and len(gv_path) == 2:
+            group, version = "", gv_path[1]
+        elif gv_path[:1] == ["apis"] and len(gv_path) == 3:
+            group, version = gv_path[1], gv_path[2]
+        else:
+            raise errors.page_not_found()
+        types = [t for t in self.store.registry.all() if (t.group, t.version) == (group, version)]
+        if not types:
+            raise errors.page_not_found()
+        return kube_schema.openapi_document(types, group, version)
 
     # -------------------------------------------------------------- verbs
 
@@ -274,6 +309,8 @@ class FakeKubeHttpApi:
         body = await self._body(request)
         if not isinstance(body, dict):
             raise errors.bad_request("the request body must be an object")
+        if _strict(request):
+            kube_schema.check_strict(t.rtype, body)
         created = self.store.create(t.rtype, body, t.namespace, dry_run=bool(request.query.get("dryRun")))
         return web.json_response(created, status=201)
 
@@ -288,6 +325,8 @@ class FakeKubeHttpApi:
         if t.namespace and meta.get("namespace") and meta["namespace"] != t.namespace:
             raise errors.bad_request("the namespace of the provided object does not match the namespace sent on the request")
         meta["name"] = t.name
+        if _strict(request):
+            kube_schema.check_strict(t.rtype, body)
         updated = self.store.update(t.rtype, body, t.namespace, subresource=t.subresource,
                                     dry_run=bool(request.query.get("dryRun")))
         return web.json_response(updated)
@@ -299,6 +338,8 @@ class FakeKubeHttpApi:
         body = await self._body(request, yaml_ok=is_apply)
         if body is None:
             raise errors.bad_request("the patch body is empty")
+        if _strict(request) and patch_type == MERGE:  # JSON patches name paths, not fields
+            kube_schema.check_strict(t.rtype, body, patch=True)
         patched = self.store.patch(t.rtype, t.name or "", body, t.namespace, patch_type=patch_type,
                                    subresource=t.subresource, dry_run=bool(request.query.get("dryRun")),
                                    create_missing=is_apply)

@@ -9,6 +9,9 @@ that pod port (`FakeKubeStore.set_port_forward`) and copies bytes both ways. An 
 refused port gets a message on its error channel, as the kubelet sends. When every target
 connection has closed the websocket is closed (as the kubelet does); when the client closes the
 websocket the target connections are closed.
+
+kubectl asks for subprotocol "SPDY/3.1+portforward.k8s.io" instead (ports in stream headers,
+not in the query): that websocket is served by kube_spdy.
 """
 from __future__ import annotations
 
@@ -18,6 +21,7 @@ import contextlib
 from aiohttp import WSMsgType, web
 
 from tests.fakes import kube_errors as errors
+from tests.fakes import kube_spdy
 from tests.fakes.kube_store import FakeKubeStore
 
 # v4 binary channels first; "portforward.k8s.io" is the SPDY-era name some clients still offer.
@@ -45,14 +49,20 @@ async def handle_portforward(request: web.Request, store: FakeKubeStore, namespa
                              streams) -> web.StreamResponse:
     """Serve one port-forward websocket (404 before the upgrade when the pod does not exist)."""
     pod_obj = store.get("pods", pod, namespace)
-    ports = _ports(request)
-    ws = web.WebSocketResponse(protocols=PROTOCOLS, timeout=2.0, compress=False, max_msg_size=0)
+    offered = [p.strip() for p in request.headers.get("Sec-WebSocket-Protocol", "").split(",")]
+    spdy = kube_spdy.PROTOCOL in offered
+    ports = [] if spdy else _ports(request)
+    protocols = (kube_spdy.PROTOCOL,) if spdy else PROTOCOLS
+    ws = web.WebSocketResponse(protocols=protocols, timeout=2.0, compress=False, max_msg_size=0)
     if not ws.can_prepare(request).ok:
         raise errors.bad_request("Upgrade request required")
     await ws.prepare(request)
     streams.websockets.add(ws)
     try:
-        await _Session(ws, store, pod_obj, ports).run()
+        if spdy:
+            await kube_spdy.SpdyPortForward(ws, store, pod_obj).run()
+        else:
+            await _Session(ws, store, pod_obj, ports).run()
     finally:
         streams.websockets.discard(ws)
     return ws

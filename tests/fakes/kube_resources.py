@@ -27,6 +27,8 @@ class ResourceType:
             resources, namespaces) instead of a `Status` success (secrets, configmaps, events).
         unconditional_update: PUT without metadata.resourceVersion is allowed (true for core
             types; custom resources must carry one, as on a real cluster).
+        short_names, categories: as a real server's discovery lists them; for KServe types they
+            come from the CRD files when those are present (see kube_schema).
     """
 
     group: str
@@ -38,6 +40,8 @@ class ResourceType:
     delete_returns_object: bool = True
     unconditional_update: bool = True
     guessed: bool = False  # kind inferred from the plural; the first created object corrects it
+    short_names: tuple[str, ...] = ()  # discovery's shortNames (`kubectl get ns`)
+    categories: tuple[str, ...] = ()  # discovery's categories (`kubectl get all`)
 
     @property
     def api_version(self) -> str:
@@ -57,20 +61,22 @@ def _core(plural: str, kind: str, **kw) -> ResourceType:
     return ResourceType("", "v1", plural, kind, **kw)
 
 
+_ALL = ("all",)
+
 BUILTIN_TYPES: tuple[ResourceType, ...] = (
-    _core("namespaces", "Namespace", namespaced=False),
-    _core("pods", "Pod"),
-    _core("services", "Service"),
-    _core("endpoints", "Endpoints", status_subresource=False, delete_returns_object=False),
-    _core("serviceaccounts", "ServiceAccount", status_subresource=False),
+    _core("namespaces", "Namespace", namespaced=False, short_names=("ns",)),
+    _core("pods", "Pod", short_names=("po",), categories=_ALL),
+    _core("services", "Service", short_names=("svc",), categories=_ALL),
+    _core("endpoints", "Endpoints", status_subresource=False, delete_returns_object=False, short_names=("ep",)),
+    _core("serviceaccounts", "ServiceAccount", status_subresource=False, short_names=("sa",)),
     _core("secrets", "Secret", status_subresource=False, delete_returns_object=False),
-    _core("configmaps", "ConfigMap", status_subresource=False, delete_returns_object=False),
-    _core("events", "Event", status_subresource=False, delete_returns_object=False),
-    _core("persistentvolumeclaims", "PersistentVolumeClaim"),
-    _core("nodes", "Node", namespaced=False),
-    ResourceType("apps", "v1", "deployments", "Deployment"),
-    ResourceType("apps", "v1", "replicasets", "ReplicaSet"),
-    ResourceType("events.k8s.io", "v1", "events", "Event", status_subresource=False),
+    _core("configmaps", "ConfigMap", status_subresource=False, delete_returns_object=False, short_names=("cm",)),
+    _core("events", "Event", status_subresource=False, delete_returns_object=False, short_names=("ev",)),
+    _core("persistentvolumeclaims", "PersistentVolumeClaim", short_names=("pvc",)),
+    _core("nodes", "Node", namespaced=False, short_names=("no",)),
+    ResourceType("apps", "v1", "deployments", "Deployment", short_names=("deploy",), categories=_ALL),
+    ResourceType("apps", "v1", "replicasets", "ReplicaSet", short_names=("rs",), categories=_ALL),
+    ResourceType("events.k8s.io", "v1", "events", "Event", status_subresource=False, short_names=("ev",)),
     ResourceType("serving.kserve.io", "v1beta1", "inferenceservices", "InferenceService",
                  unconditional_update=False),
     ResourceType("serving.kserve.io", "v1alpha1", "servingruntimes", "ServingRuntime",

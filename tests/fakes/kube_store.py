@@ -664,6 +664,9 @@ def _defaults_on_create(rtype: ResourceType, obj: dict) -> None:
         if not containers or not all(isinstance(c, dict) and c.get("name") for c in containers):
             raise errors.invalid("Pod", "", meta["name"], "spec.containers", "Required value")
         obj["status"] = {"phase": "Pending", "qosClass": "BestEffort"}
+        for container in containers + (obj["spec"].get("initContainers") or []):
+            for port in container.get("ports") or []:
+                port.setdefault("protocol", "TCP")  # what `kubectl describe` prints as 8080/TCP
     elif rtype.key == ("", "services"):
         spec = obj.setdefault("spec", {})
         spec.setdefault("type", "ClusterIP")

@@ -28,7 +28,7 @@ from tests.fakes import FakeKubeApiServer
 from tests.fakes.kserve_controller import FakeKServeController
 from harness.kube.naming import KEPT_LABEL, namespace_name
 from harness.progress import Progress
-from harness.report.model import Report
+from harness.report.model import COLD_START_PHASES, Report, load_report
 from harness.runner import RunOptions, ScenarioRun, new_run_id
 from harness.spec import load_scenario
 from harness.storage import GcsEmulator, GcsStore
@@ -162,6 +162,36 @@ def test_shipped_scenario_passes_through_kubeconfig(fake_cluster, scenario):
           f"{first - created:.2f}s -> checks passed {correct - created:.2f}s "
           f"(whole run {correct - outcome.started:.2f}s)")
     assert created < ready < first <= correct
+    cluster.assert_cleaned_up(outcome)
+
+
+def test_cold_start_of_the_digits_scenario_is_read_phase_by_phase(fake_cluster):
+    """The fake kubelet's events, conditions, container states and timestamped logs give every
+    cold-start phase, in order, into report.json, summary.md and report.html."""
+    cluster = fake_cluster()
+    outcome = cluster.run(SCENARIOS / "digits.yaml")
+    report = outcome.report
+    assert report.passed, report.error
+    cs = report.cold_start
+    assert cs.origin.startswith("InferenceService creationTimestamp ")
+    assert [p.name for p in cs.phases] == list(COLD_START_PHASES)
+    assert [p.missing for p in cs.phases] == [None] * len(COLD_START_PHASES)
+    ats = [p.at_s for p in cs.phases]
+    assert ats == sorted(ats) and ats[0] >= 0, ats
+    by = {p.name: p for p in cs.phases}
+    uploaded = sum(o["size"] for o in report.storage["objects"])
+    assert by["storage-download"].bytes == uploaded > 0
+    settings = cluster.controller.settings
+    for pull in ("init-image-pulled", "image-pulled"):  # the node's first pod pulls both images
+        assert by[pull].bytes == settings.image_size_bytes
+        assert by[pull].seconds == pytest.approx(settings.image_pull_s, abs=0.2)
+    assert by["model-loaded"].seconds > 0 and by["first-answer"].detail == "check three-digits-v1 passed"
+    table = "\n".join(f"  {p.name:<18} at {p.at_s:7.3f} s  {p.seconds:7.3f} s  {p.bytes or ''}" for p in cs.phases)
+    print(f"\ncold start of digits.yaml on the fake cluster ({cs.origin}):\n{table}")
+    summary = (outcome.run_dir / "summary.md").read_text()
+    assert "## Cold start" in summary and "| model-loaded |" in summary
+    assert "<h2>Cold start</h2>" in (outcome.run_dir / "report.html").read_text()
+    assert load_report(outcome.run_dir).cold_start == cs
     cluster.assert_cleaned_up(outcome)
 
 

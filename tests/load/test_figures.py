@@ -61,6 +61,11 @@ def test_predictor_death_is_recognised_only_when_answers_stop_for_good():
     assert fig.predictor_death(fig.records_from_rows(alive + dead[:2] + rows_open(20, 10, 10.0, start=2.5))) is None
     # refused from the very start: unreachable, not a death mid-run
     assert fig.predictor_death(fig.records_from_rows(dead)) is None
+    # a server that answers 500 and closes the connection each time is alive (uvicorn, KServe's front)
+    failing = [row for i in range(20) for row in (
+        rows_open(1, 10, 10.0, start=2 + i / 10, status=500, err="HTTPStatusError")
+        + [[0, 0, T0 + 2.05 + i / 10, T0 + 2.05 + i / 10, T0 + 2.05 + i / 10, 0, 0, "HTTPConnectionClosed"]])]
+    assert fig.predictor_death(fig.records_from_rows(alive + failing)) is None
 
 
 def test_intervals_bin_by_intended_time():

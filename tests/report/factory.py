@@ -14,7 +14,7 @@ import numpy as np
 
 from harness.load.result import (ClientFigures, GeneratorProcess, Interval, LoadResult, ModelDescription,
                                  Percentiles, SelfCheck, ServerFigures, ServerWindow, SloCheck, StepResult, Verdict)
-from harness.report.model import ArchiveInfo, CheckResult, Phase, Report
+from harness.report.model import ArchiveInfo, CheckResult, ColdStart, Phase, Report
 from harness.report.writer import write_report
 from harness.report.responses import save_response
 from harness.report.trials import latency_histograms
@@ -132,7 +132,7 @@ def make_run(root: Path, *, name: str = "digits", seed: int = 1, slowdown: float
              users: list[int] | None = None, outputs: dict | None = None, check_passed: bool = True,
              with_load: bool = True, error: dict | None = None, run_jitter: float = 0.0, run_id: str | None = None,
              started_at: str = "2026-11-25T10:00:00+00:00", trial_slowdowns: list[float] | None = None,
-             **step_kw) -> Path:
+             cold_start: ColdStart | None = None, **step_kw) -> Path:
     """Write a complete run directory under root and return it."""
     rng = np.random.default_rng(seed)
     run_id = run_id or f"{name}-20261125-100000-{seed:04x}"
@@ -153,7 +153,7 @@ def make_run(root: Path, *, name: str = "digits", seed: int = 1, slowdown: float
                 Phase(name="upload", seconds=0.41), Phase(name="storage-init", seconds=1.9),
                 Phase(name="torchserve-ready", seconds=5.3), Phase(name="warm-up", seconds=0.2),
                 Phase(name="checks", seconds=0.05, detail="1/1 passed")],
-        error=error,
+        error=error, cold_start=cold_start,
     )
     text = json.dumps(outputs if outputs is not None else OUTPUTS)
     rel, sha = save_response(run_dir, "three-digits-v1", text)

@@ -44,7 +44,7 @@ def test_the_1_2_report_loads_typed():
     p50 = report.load.steps[0].client.latency_ms.p50
     assert isinstance(p50, float) and p50 > 0
     assert report.load.verdict.status == "PASS" and report.load_results() == [report.load]
-    assert report.unknown_fields == []
+    assert report.unknown_fields == [] and report.cold_start is None  # before schema 1.5
 
 
 def test_the_1_2_report_renders(tmp_path):

@@ -14,6 +14,7 @@ from harness.outputs import body_sha256
 from harness.report.model import load_report
 from harness.runner import RunOptions, ScenarioRun
 from harness.spec import load_scenario
+from harness.targets.base import Target
 from tests.report.factory import make_load
 
 LOAD = {"load": {"mode": "closed", "users": 4, "duration_s": 10, "warmup_s": 2,
@@ -94,3 +95,35 @@ def test_checks_save_and_fingerprint_the_response(scenario_copy, tmp_path):
     assert c.passed and c.atol == spec.checks[0].atol
     assert (run.run_dir / c.response_file).read_text() == expected
     assert c.response_sha256 == body_sha256(expected)
+
+
+class _StagedTarget(Target):
+    """What a target leaves the runner after a deploy: its stage timings (cold start: the base's default)."""
+
+    name = "staged"
+
+    def storage(self):
+        raise NotImplementedError
+
+    def deploy(self, spec, storage_uri):
+        self.timings.update({"storage-init": 0.75, "torchserve-ready": 3.5, "front-ready": 1.25})
+        return Endpoint(base_url="http://127.0.0.1:1", model_name="digits", protocol="v1")
+
+    def collect_diagnostics(self, dest):
+        return []
+
+    def teardown(self):
+        pass
+
+
+def test_a_target_without_pods_gives_its_stage_timings_as_the_cold_start(scenario_copy, tmp_path):
+    spec = load_scenario(scenario_copy("digits.yaml"))
+    run = ScenarioRun(spec, RunOptions(report_dir=tmp_path / "reports"))
+    run._deploy(_StagedTarget())
+    run._checks(_FakePredictor(spec.checks[0].expect.read_text()))
+    cs = run.report.cold_start
+    present = {p.name: (p.at_s, p.seconds, p.bytes) for p in cs.phases if p.missing is None}
+    assert list(present) == ["storage-download", "model-loaded", "front-ready", "first-answer"]
+    assert present["storage-download"] == (0.75, 0.75, None) and present["front-ready"] == (5.5, 1.25, None)
+    answer = cs.phase("first-answer")
+    assert answer.detail == f"check {spec.checks[0].name} passed" and answer.at_s >= 0 and answer.seconds is not None

@@ -24,7 +24,11 @@ versions); `compare_runs` judges a pair:
                       change is past the threshold but inside the noise (inconclusive)
         improvement   better than max(threshold, k x half-width)
         no change     otherwise
-  * a load verdict that went PASS -> FAIL is a regression.
+  * a load verdict that went PASS -> FAIL is a regression;
+  * each cold-start phase (report.cold_start) present on both sides, and the time to the first
+    answer: slower by more than both thresholds.cold_start (25% and 0.5 s, widened to what 1 s
+    Kubernetes timestamps can swing and, with several baseline runs, to their 95% prediction
+    interval) is a regression naming the phase.
 The set's verdict is the worst of its pairs; `exit_code` is 1 on a regression (or, with
 --fail-on-unstable, on unstable), else 0. Thresholds are per metric, configurable (YAML file or
 --threshold METRIC=VALUE); `render_markdown` / `render_compare_html` present the result.

@@ -47,6 +47,10 @@ def _threshold(m: MetricChange | MetricThreshold) -> str:
     return f"{m.threshold:g} abs" if m.absolute else f"{100 * m.threshold:g}%"
 
 
+def _s(v: float | None, sign: str = "") -> str:
+    return "—" if v is None else f"{v:{sign}.2f}"
+
+
 def render_markdown(comp: Comparison) -> str:
     head = {"regression": "REGRESSION", "unstable": "UNSTABLE", "improvement": "IMPROVEMENT", "no change": "NO CHANGE"}
     lines = [f"# {ICON[comp.verdict]} {head[comp.verdict]}: harness compare", "",
@@ -76,6 +80,12 @@ def render_markdown(comp: Comparison) -> str:
                 v = f"**{m.verdict}**" if m.verdict == "regression" else m.verdict
                 lines.append(f"| {m.step} | {m.label}{' (' + m.unit + ')' if m.unit else ''} | {_val(m.baseline, m.unit)} | "
                              f"{_val(m.current, m.unit)} | {fmt_change(m)} | {_threshold(m)} | {ICON[m.verdict]} {v} |")
+            lines.append("")
+        if rc.cold_start:
+            lines += ["| cold-start phase | baseline (s) | current (s) | change | verdict |", "|---|---:|---:|---:|---|"]
+            lines += [f"| {c.phase} | {_s(c.baseline)} | {_s(c.current)} | {_s(c.change_s, '+')} | "
+                      f"{ICON[c.verdict]} {'**' + c.verdict + '**' if c.verdict == 'regression' else c.verdict} |"
+                      for c in rc.cold_start]
             lines.append("")
         if rc.environment_changes:
             lines += ["<details><summary>what changed between the runs</summary>", "",
@@ -123,6 +133,12 @@ def render_compare_html(comp: Comparison) -> str:
                   badge(m.verdict) if m.verdict not in ("info", "n/a") else esc(m.verdict), m.reason)
                  for m in rc.metrics if not (m.baseline.value is None and m.current.value is None)],
                 numeric=(2, 3, 4), raw=(6,)))
+        if rc.cold_start:
+            body.append("<h3>Cold start</h3>" + table(
+                ["phase", "baseline (s)", "current (s)", "change (s)", "verdict", "why"],
+                [(c.phase, _s(c.baseline), _s(c.current), _s(c.change_s, "+"),
+                  badge(c.verdict) if c.verdict != "n/a" else "n/a", c.reason) for c in rc.cold_start],
+                numeric=(1, 2, 3), raw=(4,)))
         figs += _compare_plots(rc)
         body.append(plots(*figs))
         if rc.environment_changes:

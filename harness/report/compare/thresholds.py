@@ -42,6 +42,17 @@ DEFAULT_METRICS: dict[str, MetricThreshold] = {
 }
 
 
+class ColdStartThreshold(BaseModel):
+    """A cold-start phase regresses when it is slower by more than both: a fraction of the baseline
+    and a number of seconds (at least what its timestamps' resolution can swing it by, and, with
+    several baseline runs, their 95% prediction interval)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    relative: float = Field(0.25, ge=0, description="fraction of the baseline phase (0.25 = 25%)")
+    absolute_s: float = Field(0.5, ge=0, description="seconds")
+
+
 class Thresholds(BaseModel):
     """What counts as a change. File format (YAML), every key optional:
 
@@ -50,6 +61,7 @@ class Thresholds(BaseModel):
           p50_ms: 0.10              # shorthand: relative threshold
           error_rate: {threshold: 0.01, absolute: true}
           server_queue_ms: null     # report only
+        cold_start: {relative: 0.25, absolute_s: 0.5}
     """
 
     model_config = ConfigDict(extra="forbid")
@@ -58,6 +70,7 @@ class Thresholds(BaseModel):
     unstable_cv: float | None = Field(None, gt=0, description="trial-to-trial CV that makes a metric unstable "
                                                                "(default: the metric's own threshold)")
     metrics: dict[str, MetricThreshold] = Field(default_factory=lambda: dict(DEFAULT_METRICS))
+    cold_start: ColdStartThreshold = Field(default_factory=ColdStartThreshold)
 
     @field_validator("metrics", mode="before")
     @classmethod

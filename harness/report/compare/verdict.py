@@ -3,9 +3,9 @@
 Flow: `collect(path)` reads one report (a run directory or a report.json) or every run under a
 reports folder; `pair_runs` pairs baseline and current runs by scenario and target; `compare_runs`
 judges a pair from the typed reports (Report, LoadResult, StepResult): correctness first
-(`_compare_checks`), then per load step and metric an estimate on each side
-(harness.report.compare.statistics) judged against its threshold (`_judge`); `compare_paths` does
-it for everything at two paths and takes the worst verdict. `Comparison.exit_code` is the CLI's
+(`_compare_checks`), the cold start phase by phase (`_compare_cold_start`), then per load step and
+metric an estimate on each side (harness.report.compare.statistics) judged against its threshold
+(`_judge`); `compare_paths` does it for everything at two paths and takes the worst verdict. `Comparison.exit_code` is the CLI's
 exit status. Nothing here renders (harness.report.compare.render does).
 """
 from __future__ import annotations
@@ -19,8 +19,8 @@ from pydantic import BaseModel, Field, PrivateAttr
 from harness.errors import ConfigError, is_verdict
 from harness.outputs import outputs_diff
 from harness.report.compare.statistics import Estimate, borrow_spread, estimate, t975
-from harness.report.compare.thresholds import DEFAULT_METRICS, MetricThreshold, Thresholds
-from harness.report.model import Report, load_report
+from harness.report.compare.thresholds import DEFAULT_METRICS, ColdStartThreshold, MetricThreshold, Thresholds
+from harness.report.model import COLD_START_PHASES, ColdStartPhase, Report, load_report
 from harness.report.trials import METRICS, spread, step_metrics
 
 Verdict = Literal["regression", "unstable", "improvement", "no change"]
@@ -57,6 +57,16 @@ class CheckChange(BaseModel):
     diff: list[str] = Field(default_factory=list)
 
 
+class ColdStartChange(BaseModel):
+    phase: str  # a COLD_START_PHASES name, or "total" (the time to the first answer)
+    baseline: float | None = Field(None, description="seconds; the mean over the baseline runs")
+    current: float | None = None
+    change_s: float | None = None
+    margin_s: float | None = Field(None, description="what a change must exceed, besides the relative threshold")
+    verdict: MetricVerdict = "n/a"
+    reason: str = ""
+
+
 class RunComparison(BaseModel):
     scenario: str
     target: str | None = None
@@ -68,6 +78,7 @@ class RunComparison(BaseModel):
     reasons: list[str] = Field(default_factory=list)
     checks: list[CheckChange] = Field(default_factory=list)
     metrics: list[MetricChange] = Field(default_factory=list)
+    cold_start: list[ColdStartChange] = Field(default_factory=list)
     load_verdicts: list[tuple[str, str, str]] = Field(default_factory=list, description="(step, baseline, current)")
     environment_changes: list[tuple[str, Any, Any]] = Field(default_factory=list)
     trials: tuple[int, int] = Field((0, 0), description="load trials on each side (pooled runs included)")
@@ -251,6 +262,44 @@ def _first_trial_hint(e: Estimate, limit: float) -> str:
     return ""
 
 
+def _cold_phase(report: Report, name: str) -> ColdStartPhase | None:
+    """A present phase's figure, as `seconds`; "total" is the first answer's offset."""
+    cs = report.cold_start
+    p = cs.phase("first-answer" if name == "total" else name) if cs else None
+    if p is None or p.at_s is None:
+        return None
+    return p.model_copy(update={"seconds": p.at_s}) if name == "total" else p
+
+
+def _compare_cold_start(base_runs: list[Report], cur: Report, spec: ColdStartThreshold) -> list[ColdStartChange]:
+    """Each phase present on both sides: the current run against the baseline runs' mean."""
+    out = []
+    for name in (*COLD_START_PHASES, "total"):
+        b_phases = [p for r in base_runs if (p := _cold_phase(r, name))]
+        c = _cold_phase(cur, name)
+        if not b_phases and c is None:
+            continue
+        cc = ColdStartChange(phase=name, current=c.seconds if c else None)
+        out.append(cc)
+        if not b_phases or c is None:
+            cc.reason = "not measured on both sides"
+            continue
+        vals = [p.seconds for p in b_phases]
+        mean, cv = spread(vals)
+        cc.baseline, cc.change_s = mean, c.seconds - mean
+        # Several baseline runs: the current one must also leave their 95% prediction interval.
+        sd = (cv or 0.0) * abs(mean)
+        predicted = t975(len(vals) - 1) * sd * math.sqrt(1 + 1 / len(vals)) if sd else 0.0
+        cc.margin_s = max(spec.absolute_s, b_phases[-1].resolution_s + c.resolution_s, predicted)
+        relative = cc.change_s / mean if mean > 0 else math.copysign(math.inf, cc.change_s)
+        shown = f"{mean:.2f} s → {c.seconds:.2f} s ({cc.change_s:+.2f} s" + (
+            f", {100 * relative:+.0f}%)" if math.isfinite(relative) else ")")
+        past = abs(cc.change_s) > cc.margin_s and abs(relative) > spec.relative
+        cc.verdict = ("regression" if cc.change_s > 0 else "improvement") if past else "no change"
+        cc.reason = f"{shown} {'past' if past else 'within'} ±{cc.margin_s:.2f} s and ±{100 * spec.relative:.0f}%"
+    return out
+
+
 def _runtime_of(report: Report) -> str | None:
     rt = report.runtime
     return f"{rt.runtime} ({rt.image}, {rt.serving_path} path)" if rt else None
@@ -289,6 +338,7 @@ def compare_runs(base: Report, bdir: Path, cur: Report, cdir: Path, th: Threshol
         rc.reasons.append(f"the baseline run failed ({base.error.get('line') or base.error.get('what')}): "
                           "its figures are not a baseline")
     rc.checks = _compare_checks(base, bdir, cur, cdir)
+    rc.cold_start = _compare_cold_start([*baseline_pool, base], cur, th.cold_start)
     b_res = [r for run in (*baseline_pool, base) for r in run.load_results()]
     c_res = [r for run in (*current_pool, cur) for r in run.load_results()]
     rc.trials = (len(b_res), len(c_res))
@@ -344,12 +394,16 @@ def _run_verdict(rc: RunComparison, base: Report, cur: Report) -> Verdict:
         if c == "FAIL" and b != "FAIL":
             rc.reasons.append(f"load step {label}: verdict {b} -> FAIL")
             bad.append(label)
+    for cc in rc.cold_start:
+        if cc.verdict == "regression":
+            rc.reasons.append(f"cold start {cc.phase}: slower, {cc.reason}")
+            bad.append(cc.phase)
     if _run_failed(cur) or bad or any(m.verdict == "regression" for m in rc.metrics) \
             or (base.load_results() and not cur.load_results()):
         return "regression"
     if _run_failed(base):
         return "unstable"
-    for m in rc.metrics:
+    for m in (*rc.metrics, *rc.cold_start):
         if _ORDER.get(m.verdict, -1) > _ORDER[verdict]:
             verdict = m.verdict  # type: ignore[assignment]
     return verdict
