@@ -13,6 +13,7 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
+from harness.ab.blocks import abba
 from harness.load.phase import run_load_phase
 from harness.progress import Progress
 from harness.spec import ScenarioSpec
@@ -30,14 +31,12 @@ class Side:
 
 def alternate_blocks(sides: dict[str, Side], rounds: int, progress: Progress) -> dict[str, list[Block]]:
     blocks: dict[str, list[Block]] = {name: [] for name in sides}
-    order = list(sides)
-    for r in range(rounds):
-        for name in order if r % 2 == 0 else order[::-1]:
-            progress.say(f"== round {r + 1}/{rounds}: {name}")
-            side = sides[name]
-            result = run_load_phase(side.spec, side.endpoint, side.out_dir / f"round{r + 1}", progress)
-            c = result.steps[0].client
-            blocks[name].append((c.throughput_rps, c.latency_ms.p50, c.latency_ms.p99))
+    for r, name in abba(rounds, tuple(sides)):
+        progress.say(f"== round {r}/{rounds}: {name}")
+        side = sides[name]
+        result = run_load_phase(side.spec, side.endpoint, side.out_dir / f"round{r}", progress)
+        c = result.steps[0].client
+        blocks[name].append((c.throughput_rps, c.latency_ms.p50, c.latency_ms.p99))
     return blocks
 
 

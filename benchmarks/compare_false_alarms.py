@@ -35,6 +35,7 @@ import yaml
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+TENSOR_HANDLER = ROOT / "harness" / "runtimes" / "torchserve" / "handlers" / "tensor_handler.py"
 
 from harness.progress import Progress  # noqa: E402
 from harness.report.compare import Comparison, Thresholds, compare_runs, render_markdown  # noqa: E402
@@ -58,7 +59,8 @@ def scenario_yaml(out: Path, filename: str, duration_s: float, users: int, handl
         delay_file.parent.mkdir(parents=True, exist_ok=True)
         delay_file.write_text(json.dumps({"delay_ms": delay_ms}))
         data["model"]["handler"] = str(handler)
-        data["model"]["extra_files"] = [str(delay_file)]
+        # The handler subclasses the harness's tensor handler, shipped beside it in the .mar.
+        data["model"]["extra_files"] = [str(delay_file), str(TENSOR_HANDLER)]
         data["model"]["version"] = f"1.0-delay{delay_ms:g}ms"
     data["load"] = {"mode": "closed", "users": users, "duration_s": duration_s, "warmup_s": warmup_s,
                     "requests": [str((ROOT / "fixtures/digits/request_v1.json").resolve())],

@@ -2,8 +2,9 @@
 benchmarks/compare_false_alarms.py.
 
 The delay (milliseconds) is read at start-up from `planted_delay.json` shipped beside the model
-(`model.extra_files`), so one handler file serves any delay. Runs on the local target only: it
-imports the harness package, which TorchServe's worker finds in the venv that started it.
+(`model.extra_files`), so one handler file serves any delay. The harness's tensor_handler.py is
+shipped beside it (`model.extra_files` too): TorchServe's worker runs in the runtime image's
+environment, which has no harness package, and imports it from the model folder.
 """
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ import json
 import os
 import time
 
-from harness.runtimes.torchserve.handlers.tensor_handler import TensorHandler
+from tensor_handler import TensorHandler
 
 
 class SlowTensorHandler(TensorHandler):

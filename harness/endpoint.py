@@ -6,7 +6,7 @@ load generator) take nothing else, so they work alike on every target and runtim
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Any, Callable, Literal
 
 
 @dataclass
@@ -32,6 +32,8 @@ class Endpoint:
         metrics_url: TorchServe Prometheus metrics endpoint (.../metrics), when reachable.
         grpc_target: host:port of the Open Inference Protocol gRPC server (protocol grpc-v2).
         info: target-specific facts for the report (pod name, ports, namespace...).
+        gpu_sampler: `gpu_sampler(interval_s)` samples the GPU where the model runs (a cluster
+            target's predictor pod); None: the load runner samples this machine (NVML).
     """
 
     base_url: str
@@ -42,6 +44,7 @@ class Endpoint:
     metrics_url: str | None = None
     grpc_target: str | None = None
     info: dict = field(default_factory=dict)
+    gpu_sampler: Callable[[float], Any] | None = field(default=None, compare=False, repr=False)
 
     @property
     def predict_path(self) -> str:

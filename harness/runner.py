@@ -5,7 +5,9 @@ summary.md, diagnostics/) — on success, on a failed check, on a deploy failure
 The target is entered first (a cluster reached or created, KServe checked) and says where the
 model must be uploaded for its storage-initializer to read it; only then is anything built.
 Everything started is entered on one ExitStack, so it is stopped in reverse order whatever
-happens; diagnostics are collected *before* the target is torn down.
+happens; diagnostics are collected *before* the target is torn down. A scenario with a
+`candidate:` (an A/B run, harness.ab) deploys the candidate too after the warm-up; its load phase
+is then the ABBA blocks between both, followed by the outputs side by side and the paired verdict.
 """
 from __future__ import annotations
 
@@ -17,6 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterator
 
+from harness.ab.run import ab_load, ab_result, candidate_lint, check_target, deploy_candidate
 from harness.errors import (
     EXIT_OK, DeployError, HarnessError, InternalError, Interrupted, InvalidMeasurement, ModelFailed, Verdict,
 )
@@ -85,6 +88,7 @@ class ScenarioRun:
         self.report.runtime = self.runtime.info(spec, None)  # the image, even when nothing deploys
         self.endpoint: Endpoint | None = None
         self.target: Target | None = None
+        self.candidate: Endpoint | None = None  # an A/B run's second deployment
 
     @contextmanager
     def _phase(self, name: str, doing: str) -> Iterator[Phase]:
@@ -102,7 +106,7 @@ class ScenarioRun:
 
     # -- phases -------------------------------------------------------------------------------------
     def _lint(self) -> None:
-        findings = lint(self.spec)  # ignore_lints already applied
+        findings = lint(self.spec) + candidate_lint(self.spec)  # ignore_lints already applied
         warnings = [f for f in findings if f.severity == "warning"]
         self.report.lint_warnings = [w.to_dict() for w in warnings]
         for w in warnings:  # shown, and the run goes on
@@ -122,6 +126,7 @@ class ScenarioRun:
             storage_emulator_host=self.options.storage_emulator_host, kubeconfig=self.options.kubeconfig,
             context=self.options.context, keep_on_fail=self.options.keep_on_fail,
             keep_cluster=self.options.keep_cluster)
+        check_target(self.spec, self.options.target)
         target = self.target = make_target(self.options.target, settings)
         with self._phase("target", f"reaching the {target.name} target"):
             stack.enter_context(target)
@@ -208,6 +213,9 @@ class ScenarioRun:
                               f"check {what} passed" if answered is not None else what)
 
     def _load(self) -> None:
+        if self.candidate is not None:
+            self._ab()
+            return
         if self.spec.load is None or not self.options.run_load:
             return
         trials = max(1, self.options.trials)
@@ -225,9 +233,22 @@ class ScenarioRun:
             ph.status = "ok" if all(trial_passed(r) for r in results) else "failed"
             ph.detail = f"{trials} trials" if trials > 1 else ""
 
-    def _collect_diagnostics(self, target: Target) -> None:
+    def _ab(self) -> None:
+        """An A/B run: the load alternates between baseline and candidate, then outputs side by side."""
+        blocks = []
+        if self.spec.load is not None and self.options.run_load:
+            with self._phase("load", "A/B load blocks, baseline and candidate in ABBA order") as ph:
+                blocks = ab_load(self, self.candidate)
+                ph.detail = f"{len(blocks)} blocks"
+        with self._phase("ab", "outputs side by side and the paired verdict") as ph:
+            self.report.ab = ab = ab_result(self, self.candidate, blocks)
+            ph.detail = ab.verdict
+            ph.status = "failed" if ab.failed else "ok"
+        self.progress.say(f"  A/B verdict: {ab.verdict}" + (f" — {ab.reasons[0]}" if ab.reasons else ""))
+
+    def _collect_diagnostics(self, target: Target, dest: Path | None = None) -> None:
         try:
-            target.collect_diagnostics(self.diag_dir)
+            target.collect_diagnostics(dest or self.diag_dir)
         except Exception as exc:  # diagnostics must never hide the real error
             self.progress.say(f"  (could not collect all diagnostics: {exc})")
 
@@ -243,6 +264,8 @@ class ScenarioRun:
             self._deploy(target)
             with predictor_for(self.endpoint) as predictor:
                 self._warm_up(predictor)
+            if self.spec.candidate_scenario is not None:
+                self.candidate = deploy_candidate(self, stack)
             yield self.endpoint
         finally:
             with self._phase("teardown", "stopping everything the run started"):
@@ -250,7 +273,8 @@ class ScenarioRun:
 
     def _verdict(self) -> bool:
         checks_ok = all(c.passed for c in self.report.checks)
-        return checks_ok and all(trial_passed(r) for r in self.report.load_results())
+        ab_ok = self.report.ab is None or not self.report.ab.failed
+        return checks_ok and ab_ok and all(trial_passed(r) for r in self.report.load_results())
 
     def record_error(self, exc: HarnessError) -> None:
         self.report.error = exc.to_dict()
@@ -304,6 +328,11 @@ class ScenarioRun:
                 f"{len(failed)} of {len(self.report.checks)} check(s) failed; {first.name}: "
                 f"{first.diff[0] if first.diff else 'failed'}", where=first.request,
                 hint=f"compare the saved response {first.response_file or ''} with {first.expect or 'the expected status'}")
+        ab = self.report.ab
+        if ab is not None and ab.failed:
+            return ModelFailed(f"A/B: the candidate {'answers differently' if ab.verdict == 'disagree' else 'regresses'}"
+                               f": {ab.reasons[0] if ab.reasons else ab.verdict}", where=str(self.run_dir),
+                               hint="see the A/B section of summary.md or report.html")
         results = self.report.load_results()
         statuses = [trial_status(r) for r in results]
         worst = "FAIL" if "FAIL" in statuses else "INVALID"  # a FAIL trial explains more than an INVALID one

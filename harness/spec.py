@@ -12,8 +12,8 @@ from pathlib import Path
 from typing import Annotated, Any, Literal
 
 import yaml
-from pydantic import (BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, ValidationInfo, field_validator,
-                      model_validator)
+from pydantic import (BaseModel, BeforeValidator, ConfigDict, Field, PrivateAttr, ValidationError, ValidationInfo,
+                      field_validator, model_validator)
 
 from harness.errors import ConfigError
 from harness.load.spec import LoadSpec, non_empty_path
@@ -409,6 +409,24 @@ RUNTIME_NAMES = ("torchserve", "kserve")
 RuntimeName = Literal["torchserve", "kserve"]
 
 
+class CandidateSpec(Strict):
+    """The version an A/B run measures against this scenario's model (the baseline), both deployed at once."""
+
+    scenario: FilePath | None = Field(None, description="another scenario file: the candidate is that scenario "
+                                                        "(same serving protocol; its load and checks are not used)")
+    model: dict[str, Any] | None = Field(None, description="overrides deep-merged over this scenario's model: section")
+    runtime: RuntimeName | None = Field(None, description="serve the candidate on this runtime instead")
+
+    @model_validator(mode="after")
+    def _one_source(self) -> "CandidateSpec":
+        if self.scenario is not None and (self.model is not None or self.runtime is not None):
+            raise ValueError("give candidate.scenario, or candidate.model / candidate.runtime overrides, not both")
+        if self.scenario is None and self.model is None and self.runtime is None:
+            raise ValueError("empty: name another scenario (scenario: FILE) or override the baseline "
+                             "(model: {...}, runtime: ...)")
+        return self
+
+
 class ScenarioSpec(Strict):
     name: str = Field(description="scenario name (report and run id)")
     description: str = Field("", description="free text for the report")
@@ -429,9 +447,13 @@ class ScenarioSpec(Strict):
         default_factory=list,
         description="lint codes to let through on purpose (e.g. envelope-batching, to reproduce that bug)")
     load: LoadSpec | None = Field(None, description="load test: Locust traffic, SLOs (see harness/load/README.md)")
+    candidate: CandidateSpec | None = Field(
+        None, description="A/B run: deploy this version beside the model, compare outputs and alternate the load "
+                          "between both (local target)")
 
     # Set by load_scenario: where the YAML came from (not part of the file format).
     source: Path | None = Field(None, exclude=True)
+    _candidate: "ScenarioSpec | None" = PrivateAttr(None)  # the candidate, resolved by load_scenario
 
     @field_validator("name")
     @classmethod
@@ -484,6 +506,17 @@ class ScenarioSpec(Strict):
                              + ("; the ModelServer's own options are under kserve: (workers, max_threads, "
                                 "startup_timeout_s)" if other == "torchserve" else ""))
         return self
+
+    @model_validator(mode="after")
+    def _ab_needs_a_candidate(self) -> "ScenarioSpec":
+        if self.load is not None and self.load.ab is not None and self.candidate is None:
+            raise ValueError("load.ab: an A/B block plan needs a candidate: section (the version to compare with)")
+        return self
+
+    @property
+    def candidate_scenario(self) -> "ScenarioSpec | None":
+        """The candidate of an A/B run as a whole scenario (None without a candidate: section)."""
+        return self._candidate
 
     @property
     def startup_timeout_s(self) -> float:
@@ -540,6 +573,47 @@ def _resolve_paths(spec: ScenarioSpec, base: Path) -> None:
         c.expect = res(c.expect)
     if spec.load is not None:
         spec.load.requests = [res(p) for p in spec.load.requests]
+    if spec.candidate is not None:
+        spec.candidate.scenario = res(spec.candidate.scenario)
+
+
+def _deep_merge(base: dict, changes: dict) -> dict:
+    out = dict(base)
+    for key, value in changes.items():
+        out[key] = _deep_merge(out[key], value) if isinstance(value, dict) and isinstance(out.get(key), dict) else value
+    return out
+
+
+def _candidate_scenario(raw: dict, spec: ScenarioSpec, path: Path) -> ScenarioSpec:
+    """The candidate as a whole scenario: another file, or this one with its overrides."""
+    c = spec.candidate
+    if c.scenario is not None:
+        cand = load_scenario(c.scenario)
+        if cand.candidate is not None:
+            raise ConfigError("candidate.scenario names a scenario with a candidate: of its own", where=str(c.scenario),
+                              hint="a candidate is one version: drop its candidate: section")
+    else:
+        craw = {k: v for k, v in raw.items() if k not in ("candidate", "load")}  # the baseline's load drives both
+        # A name and storage place of its own: the candidate is uploaded beside the baseline, never over it.
+        craw["name"] = f"{spec.name[:190]}-candidate"
+        craw["model"] = _deep_merge(raw["model"], c.model or {})
+        craw["storage"] = {**raw["storage"], "uri": f"{spec.storage.uri}-candidate"}
+        if c.runtime is not None and c.runtime != spec.runtime:
+            craw["runtime"] = c.runtime
+            craw.pop(spec.runtime, None)  # the baseline runtime's section does not apply to the candidate
+        try:
+            cand = ScenarioSpec.model_validate(craw)
+        except ValidationError as exc:
+            raise ConfigError(f"invalid scenario: candidate: {_format_validation_error(exc)}", where=str(path),
+                              hint="fix candidate.model / candidate.runtime (they override the baseline's sections)"
+                              ) from exc
+        cand.source = path.resolve()
+        _resolve_paths(cand, path.resolve().parent)
+    if cand.serving.protocol != spec.serving.protocol:
+        raise ConfigError(f"candidate: serving.protocol {cand.serving.protocol} differs from the baseline's "
+                          f"{spec.serving.protocol}: both sides are sent the same request bodies", where=str(path),
+                          hint="give the candidate the baseline's protocol")
+    return cand
 
 
 def _format_validation_error(exc: ValidationError) -> str:
@@ -596,6 +670,8 @@ def load_scenario(path: str | Path, runtime: str | None = None) -> ScenarioSpec:
                           hint="fix the keys named above") from exc
     spec.source = path.resolve()
     _resolve_paths(spec, path.resolve().parent)
+    if spec.candidate is not None:
+        spec._candidate = _candidate_scenario(raw, spec, path)
     for i, p in enumerate(spec.model.extra_files):
         # torch-model-archiver splits --extra-files at commas, then globs each piece
         if "," in str(p):

@@ -9,12 +9,15 @@ timeout so a dead API server fails the call instead of hanging the run.
 from __future__ import annotations
 
 import json
+import re
 import socket
 import threading
+from dataclasses import dataclass
 from typing import Any, Callable, Iterator
 
 from kubernetes import client
 from kubernetes.client.exceptions import ApiException
+from kubernetes.stream import stream
 from kubernetes.watch.watch import iter_resp_lines
 
 from harness.kube.manifest import GROUP, PLURAL, VERSION
@@ -38,6 +41,41 @@ def api_error_text(exc: BaseException) -> str:
                 pass
         return f"{exc.status} {exc.reason}".strip()
     return f"{type(exc).__name__}: {exc}"
+
+
+@dataclass(frozen=True)
+class ExecResult:
+    """What a command run in a container answered. exit_code None: it did not finish in time."""
+
+    stdout: str
+    stderr: str
+    exit_code: int | None
+    message: str  # the Status message of a failure (error channel), "" on success
+
+
+class ExecRefused(Exception):
+    """The API server refused the exec itself (RBAC 403, no such pod...), before anything ran."""
+
+    def __init__(self, status: int | None, message: str) -> None:
+        super().__init__(f"{status or ''} {message}".strip())
+        self.status = status
+
+
+# websocket-client's handshake failure, as kubernetes.stream reports it in ApiException.reason
+_HANDSHAKE = re.compile(r"Handshake status (\d{3})\s*([^-]*)(?:.*-\+-\+-\s*b?'?(\{.*\})'?)?", re.S)
+
+
+def _exec_refusal(exc: ApiException) -> ExecRefused | None:
+    """The API server's answer to the upgrade; None: no answer (a network failure, not a refusal)."""
+    m = _HANDSHAKE.search(str(exc.reason or ""))
+    if not m:
+        return None
+    message = m.group(2).strip()
+    try:
+        message = json.loads(m.group(3)).get("message") or message
+    except (TypeError, ValueError):
+        pass
+    return ExecRefused(int(m.group(1)), message)
 
 
 def is_not_found(exc: BaseException) -> bool:
@@ -99,6 +137,8 @@ class Kube:
         self.api_client = api_client
         self.core = client.CoreV1Api(api_client)
         self.custom = client.CustomObjectsApi(api_client)
+        self._exec_lock = threading.Lock()
+        self._exec_core: client.CoreV1Api | None = None
 
     def _call(self, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
         kwargs.setdefault("_request_timeout", REQUEST_TIMEOUT)
@@ -179,6 +219,40 @@ class Kube:
         resp = self.core.read_namespaced_pod_log(
             pod, namespace, _preload_content=False, _request_timeout=REQUEST_TIMEOUT, **kwargs)
         return (resp.data or b"").decode("utf-8", "replace")
+
+    def exec(self, namespace: str, pod: str, container: str, command: list[str], timeout_s: float) -> ExecResult:
+        """Run `command` in the container (pods/exec over the websocket channel protocol), one at a time.
+
+        Raises:
+            ExecRefused: the API server refused the exec (its status and message).
+            ApiException: it could not be reached.
+        """
+        with self._exec_lock:
+            if self._exec_core is None:
+                # its own client: kubernetes.stream swaps the client's request function while it connects
+                self._exec_core = client.CoreV1Api(client.ApiClient(self.api_client.configuration))
+            try:
+                ws = stream(self._exec_core.connect_get_namespaced_pod_exec, pod, namespace, container=container,
+                            command=command, stdout=True, stderr=True, stdin=False, tty=False,
+                            _preload_content=False, _request_timeout=timeout_s)
+            except ApiException as exc:
+                refusal = _exec_refusal(exc)
+                if refusal is None:
+                    raise
+                raise refusal from exc
+            try:
+                ws.run_forever(timeout=timeout_s)
+                out, err = ws.read_stdout(timeout=0) or "", ws.read_stderr(timeout=0) or ""
+                if ws.is_open():
+                    return ExecResult(out, err, None, f"no answer within {timeout_s:g} s")
+                status = json.loads(ws.read_channel(3) or "{}")
+            finally:
+                ws.close()
+        if status.get("status") == "Success":
+            return ExecResult(out, err, 0, "")
+        causes = (status.get("details") or {}).get("causes") or []
+        code = next((c.get("message") for c in causes if c.get("reason") == "ExitCode"), None)
+        return ExecResult(out, err, int(code) if code and code.isdigit() else -1, status.get("message") or "")
 
     # --- watches ------------------------------------------------------------------------------
     def watch(self, kind: str, namespace: str, *, resource_version: str | None, timeout_s: int,

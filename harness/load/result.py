@@ -145,19 +145,28 @@ class ServerFigures(_M):
 class GpuDevice(_M):
     index: int
     name: str
-    memory_total_mb: float
+    memory_total_mb: float | None
     memory_used_mb_max: float
-    process_memory_mb_max: float | None = Field(None, description="GPU memory held by compute processes")
+    process_memory_mb_max: float | None = Field(None, description="GPU memory held by the model's processes "
+                                                                  "(None: the processes could not be listed)")
     utilization_pct_mean: float | None = None
     utilization_pct_max: float | None = None
 
 
 class GpuFigures(_M):
     status: Literal["sampled", "skipped"]
+    source: Literal["pod-exec", "torchserve-metrics", "local-nvml"] | None = Field(
+        None, description="where the figures come from: nvidia-smi in the predictor pod (Kubernetes exec), "
+                          "TorchServe's GPU gauges, or NVML on the machine running the harness")
+    where: str | None = Field(None, description="the pod and container, or this machine")
     reason: str | None = None
     samples: int = 0
     devices: list[GpuDevice] = Field(default_factory=list)
-    used_memory: bool | None = Field(None, description="any compute process held GPU memory during the step")
+    used_memory: bool | None = Field(None, description="the model's processes held GPU memory during the step")
+    attribution: str | None = Field(None, description="how memory was attributed to the model: its processes, "
+                                                      "or the device's memory when no process could be listed")
+    other_processes: list[str] = Field(default_factory=list,
+                                       description="compute processes on the devices that are not the model's")
 
 
 class SloCheck(_M):

@@ -31,7 +31,7 @@ import psutil
 
 from harness.errors import ConfigError, EnvironmentProblem, PredictorError
 from harness.load import figures as fig
-from harness.load.gpu import GpuSampler
+from harness.load.gpu import sampler_for, with_metrics_fallback
 from harness.load.result import GeneratorProcess, LoadResult, ServerFigures, StepResult
 from harness.load.server_metrics import ServerProbe, Snapshot, window
 from harness.load.slo import judge_run, judge_step
@@ -318,11 +318,11 @@ def run_load(load_spec: LoadSpec, endpoint: Endpoint, bodies: list[bytes], out_d
         for ri, stages in enumerate(runs):
             run_dir = out_dir / (f"run{ri + 1}" if len(runs) > 1 else "run")
             run = _Run(load_spec, endpoint, stages, run_dir, probe, progress, ri, len(runs))
-            sampler = GpuSampler().start()
+            sampler = sampler_for(endpoint).start()  # the predictor pod's GPU on a cluster, NVML locally
             try:
                 run.execute(bodies)
             finally:
-                gpu = sampler.stop()
+                gpu = with_metrics_fallback(sampler.stop(), [s.gauges for s in run.snapshots])
             steps += _steps_of(run, load_spec, gpu, description, description_error, expected, len(steps))
     finally:
         if probe:

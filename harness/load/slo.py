@@ -1,7 +1,8 @@
 """The verdict of a load step, and of a run.
 
 Flow: `judge_step(...)` looks first for a named cause (the predictor died, the envelope batching
-bug, a batch configuration not in effect, a GPU scenario that never touched GPU memory): any of
+bug, a batch configuration not in effect, a GPU scenario that never touched GPU memory or
+whose GPU could not be sampled at all): any of
 them is a FAIL with that cause. Otherwise a generator that was the bottleneck makes the step
 INVALID (its numbers are not the server's). Otherwise every objective in `slo:` is checked
 (an error budget of 0 applies when `max_error_rate` is not given): all hold = PASS.
@@ -58,10 +59,30 @@ def named_causes(errors: list[ErrorGroup], death: str | None, server: ServerFigu
                 and abs(d.max_batch_delay_ms - server.expected_max_batch_delay_ms) > 1e-6):
             causes.append(f"the max batch delay in effect is {d.max_batch_delay_ms:g} ms, "
                           f"the scenario asks for {server.expected_max_batch_delay_ms:g} ms")
-    if expect_gpu and gpu is not None and gpu.status == "sampled" and gpu.used_memory is False:
-        causes.append("this is a GPU scenario but the model never used GPU memory during the step "
-                      "(it ran on the CPU: check the handler's device and the worker's GPU assignment)")
+    if expect_gpu:
+        cause = gpu_cause(gpu)
+        if cause:
+            causes.append(cause)
     return causes
+
+
+_SOURCES = {"pod-exec": "nvidia-smi in the predictor pod", "torchserve-metrics": "TorchServe's GPU metrics",
+            "local-nvml": "NVML on this machine"}
+
+
+def gpu_cause(gpu: GpuFigures | None) -> str | None:
+    """Why a GPU scenario's step fails on its GPU figures, in one line naming the source; None: it used one."""
+    if gpu is None or gpu.status != "sampled":
+        why = gpu.reason if gpu and gpu.reason else "no GPU source answered"
+        return f"this is a GPU scenario but no GPU could be sampled: {why}"
+    if gpu.used_memory:
+        return None
+    source = _SOURCES.get(gpu.source or "", gpu.source or "the GPU sampler")
+    if gpu.other_processes:
+        return (f"this is a GPU scenario but the model never used GPU memory during the step ({source}: only "
+                f"other processes did: {', '.join(gpu.other_processes)})")
+    return (f"this is a GPU scenario but the model never used GPU memory during the step ({source}; it ran on "
+            "the CPU: check the handler's device and the worker's GPU assignment)")
 
 
 def judge_step(client: ClientFigures, errors: list[ErrorGroup], generator: SelfCheck, *,

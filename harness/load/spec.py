@@ -79,6 +79,17 @@ class SweepSpec(_Strict):
         return self
 
 
+class AbSpec(_Strict):
+    """A/B runs (a scenario with a `candidate:`): the load alternates between baseline and candidate
+    in short blocks, in ABBA order, so drift over the run hits both sides alike."""
+
+    block_s: float = Field(5.0, gt=0, le=3600, description="measured seconds of each block")
+    blocks: int | None = Field(None, ge=2, le=500, description="blocks per side; default duration_s / block_s, "
+                                                               "at least 2")
+    warmup_s: float = Field(0.5, ge=0, le=60, description="seconds at the start of each block left out "
+                                                          "(each block opens new connections)")
+
+
 class LoadSpec(_Strict):
     mode: Literal["open", "closed"] = Field(
         "closed", description="open: fixed arrival rate, latency from each request's intended send time; "
@@ -105,9 +116,12 @@ class LoadSpec(_Strict):
     interval_s: float = Field(1.0, gt=0, description="width of the time-series intervals")
     scrape_interval_s: float = Field(2.0, gt=0, description="how often the server's metrics are scraped during a run")
     expect_gpu: bool = Field(
-        False, description="the predictor should run on a GPU: fail if it never used GPU memory (skips without NVML)")
+        False, description="the predictor should run on a GPU: fail if its model never used GPU memory, or if no GPU "
+                           "could be sampled (in the predictor pod on clusters, NVML locally)")
     slo: SloSpec | None = Field(None, description="objectives judged per step")
     self_check: SelfCheckSpec = Field(default_factory=SelfCheckSpec, description="load-generator validity limits")
+    ab: AbSpec | None = Field(None, description="A/B block plan (needs a candidate: section); defaults apply "
+                                                "when the scenario has a candidate and no ab:")
 
     @model_validator(mode="after")
     def _consistent(self) -> "LoadSpec":
@@ -119,6 +133,8 @@ class LoadSpec(_Strict):
             raise ValueError("spawn_rate and wait_time_s are for closed loop (mode: closed)")
         if self.stages and self.sweep:
             raise ValueError("give either stages or sweep, not both")
+        if self.ab and (self.stages or self.sweep):
+            raise ValueError("ab: an A/B run alternates one plain load step; drop stages or sweep")
         if self.stages:
             if self.duration_s is not None:
                 raise ValueError("with stages, each stage has its own duration_s (remove the top-level one)")
@@ -159,6 +175,12 @@ class LoadSpec(_Strict):
                 plans.append([StagePlan(label=_label("closed", u), duration_s=self.duration_s,
                                         warmup_s=self.warmup_s, users=u, spawn_rate=self.spawn_rate or float(u))])
         return plans
+
+    def ab_blocks(self) -> tuple[int, "LoadSpec"]:
+        """Blocks per side, and the load each block runs (a plain step of block_s seconds)."""
+        ab = self.ab or AbSpec()
+        blocks = ab.blocks or max(2, round(self.duration_s / ab.block_s))
+        return blocks, self.model_copy(update={"duration_s": ab.block_s, "warmup_s": ab.warmup_s, "ab": None})
 
     def read_bodies(self) -> list[bytes]:
         """The request bodies named by `requests:` (paths already resolved by load_scenario)."""

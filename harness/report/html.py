@@ -21,6 +21,9 @@ from typing import Any, Iterable, Sequence
 
 from harness.load.result import Interval, LoadResult, ServerWindow, StepResult
 from harness.load.summary import stage_columns
+from harness.ab.model import AbResult
+from harness.report.ab import agreement_line, fmt_paired, value_with_unit
+from harness.report.gpu import gpu_summary, source_text
 from harness.report.model import LatencyHistogram, Report
 from harness.report.plots import Band, Series, bar_chart, histogram, line_chart
 from harness.report.runtime import path_sentence, rows, runtime_name
@@ -362,15 +365,15 @@ def _gpu_table(step_list: list[StepResult]) -> str:
         if gpu is None:
             continue
         if gpu.status == "skipped":
-            rows.append((s.label, "skipped", gpu.reason or "", "", "", ""))
+            rows.append((s.label, source_text(gpu), "not sampled: " + (gpu.reason or ""), "", "", "", ""))
         for d in gpu.devices:
-            rows.append((s.label, d.name, f"{d.memory_used_mb_max}/{d.memory_total_mb}",
+            rows.append((s.label, source_text(gpu), d.name, f"{d.memory_used_mb_max}/{fmt(d.memory_total_mb, 0)}",
                          fmt(d.process_memory_mb_max, 0), fmt(d.utilization_pct_mean, 1), fmt(d.utilization_pct_max, 1)))
-    if not rows or all(r[1] == "skipped" for r in rows):
-        reason = rows[0][2] if rows else ""
-        return f'<p class="muted">GPU: not sampled{": " + esc(reason) if reason else ""}.</p>' if rows else ""
-    return "<h3>GPU</h3>" + table(["step", "device", "memory used max / total MB", "process MB", "util mean %",
-                                   "util max %"], rows, numeric=(3, 4, 5))
+    if not rows:
+        return ""
+    notes = "".join(f'<p class="muted">{esc(s.label)}: {esc(gpu_summary(s.gpu))}</p>' for s in step_list if s.gpu)
+    return ("<h3>GPU</h3>" + table(["step", "source", "device", "memory used max / total MB", "model process MB",
+                                    "util mean %", "util max %"], rows, numeric=(4, 5, 6)) + notes)
 
 
 def _warmup_band(s: StepResult) -> list[Band]:
@@ -566,10 +569,43 @@ def _links(r: Report) -> str:
     return f"<h2>Files and diagnostics</h2><ul>{lis}</ul>"
 
 
+def ab_html(ab: AbResult | None) -> str:
+    """An A/B run's section (its markdown and JUnit views: harness.report.ab)."""
+    if ab is None:
+        return ""
+    out = [f"<h2>A/B: {badge(ab.verdict)}</h2>",
+           f"<p>baseline <code>{esc(ab.baseline.scenario)}</code> ({esc(ab.baseline.model)}, {esc(ab.baseline.runtime)})"
+           f" · candidate <code>{esc(ab.candidate.scenario)}</code> ({esc(ab.candidate.model)}, "
+           f"{esc(ab.candidate.runtime)})</p>"]
+    if ab.blocks:
+        out.append(f"<p>{ab.blocks_per_side} blocks of {ab.block_s:g} s per side, order <code>{esc(ab.order)}</code>; "
+                   "difference = candidate − baseline per block pair, mean and 95% t interval</p>")
+        out.append(table(["metric", "baseline", "candidate", "paired difference [95%]", "pairs", "verdict", "why"],
+                         [(m.label, value_with_unit(m.baseline, m.unit), value_with_unit(m.candidate, m.unit),
+                           fmt_paired(m), m.pairs, badge(m.verdict), m.reason) for m in ab.metrics],
+                         numeric=(1, 2, 3, 4), raw=(5,)))
+        out.append("<details><summary>blocks</summary>" + table(
+            ["#", "side", "pair", "status", "req/s", "p50 ms", "p99 ms"],
+            [(b.order, b.side, b.pair, b.status, fmt(b.metrics.get("throughput_rps"), 1),
+              fmt(b.metrics.get("p50_ms")), fmt(b.metrics.get("p99_ms"))) for b in ab.blocks],
+            numeric=(0, 2, 4, 5, 6)) + "</details>")
+    out.append(f"<p>{esc(agreement_line(ab))}</p>")
+    out.append(table(["request", "kind", "HTTP", "agree", "largest diff", "top-1", "atol"],
+                     [(s.name, s.kind, f"{s.status[0]} / {s.status[1]}", f"{s.agree}/{s.outputs}",
+                       fmt(s.max_abs_diff, 4), f"{s.top1_agree}/{s.top1_compared}" if s.top1_compared else "—",
+                       f"{s.atol:g}") for s in ab.outputs.sources], numeric=(3, 4, 5)))
+    examples = [f"{s.name}: {d}" for s in ab.outputs.sources for d in s.differences]
+    if examples:
+        out.append(f"<h3>Disagreements</h3><pre>{esc(chr(10).join(examples[:10]))}</pre>")
+    if ab.reasons:
+        out.append("<ul>" + "".join(f"<li>{esc(r)}</li>" for r in ab.reasons) + "</ul>")
+    return "\n".join(out)
+
+
 def render_html(report: Report) -> str:
     """The whole report.html for one run."""
     sc = report.scenario.get("name")
-    body = [_banner(report), _lint_warnings(report), _checks(report), _runtime(report),
+    body = [_banner(report), _lint_warnings(report), _checks(report), ab_html(report.ab), _runtime(report),
             load_html(report.load_results(), report.latency_histograms), _cold_start(report), _phases(report),
             _environment(report), _links(report),
             f'<footer>kserve-harness report · schema {esc(report.schema_version)} · re-render with '

@@ -14,6 +14,7 @@ import xml.etree.ElementTree as ET
 
 from harness.errors import is_verdict
 from harness.load.result import LoadResult
+from harness.report.ab import ab_cases
 from harness.report.model import Report
 
 
@@ -47,6 +48,7 @@ def render_junit(report: Report) -> str:
             fail.text = "\n".join(c.diff)
 
     load_cases(suite, cls, report.load_results())
+    ab_cases(suite, cls, report.ab)
 
     cases = suite.findall("testcase")
     suite.set("tests", str(len(cases)))

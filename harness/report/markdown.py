@@ -5,6 +5,8 @@ The load section is harness.load.summary.render_load_markdown (the one markdown 
 from __future__ import annotations
 
 from harness.load.summary import render_load_markdown
+from harness.report.gpu import gpu_summary
+from harness.report.ab import ab_markdown
 from harness.report.model import ColdStart, Report, RuntimeInfo
 from harness.report.runtime import path_sentence, rows, runtime_name
 
@@ -49,7 +51,9 @@ def render_summary(report: Report) -> str:
         for c in report.checks:
             if c.diff:
                 lines += [f"### {c.name}: differences", "", "```", *c.diff, "```", ""]
+    lines += ab_markdown(report.ab)
     lines += render_load_markdown(report.load_results())
+    lines += _gpu_section(report.load_results())
     env = report.environment
     if env:
         lines += ["## Environment", "",
@@ -85,3 +89,9 @@ def _runtime_section(rt: RuntimeInfo) -> list[str]:
              "| package | image ships | ran | |", "|---|---|---|---|"]
     lines += [f"| {name} | {want} | {got} | {'**' + note + '**' if note else ''} |" for name, want, got, note in rows(rt)]
     return lines + ["", f"ran in: {rt.ran_source}", ""]
+
+
+def _gpu_section(results) -> list[str]:
+    """Each load step's GPU figures in one line naming their source."""
+    rows = [f"- {s.label}: {gpu_summary(s.gpu)}" for r in results for s in r.steps if s.gpu is not None]
+    return ["## GPU", "", *rows, ""] if rows else []

@@ -14,11 +14,12 @@ from typing import Any
 
 from pydantic import Field, PrivateAttr, ValidationError
 
+from harness.ab.model import AbResult
 from harness.errors import ConfigError
 from harness.load.result import LoadResult
 from harness.schema import Schema, reading_context
 
-SCHEMA_VERSION = "1.5"
+SCHEMA_VERSION = "1.6"
 # 1.1 (additive): CheckResult.atol/rtol/response_sha256/response_file; Report.trials, load_trials,
 # latency_histograms; report.html and junit.xml beside report.json. See docs/reports.md.
 # 1.2 (additive): Report.runtime (the runtime image, what it ships, what ran, where they differ, and
@@ -29,6 +30,8 @@ SCHEMA_VERSION = "1.5"
 # stage latencies (the ModelServer's preprocess/predict/postprocess); older reports read as torchserve.
 # 1.5 (additive): Report.cold_start (the deploy phase by phase, to the first correct answer); older
 # reports read with none.
+# 1.6 (additive): Report.ab (an A/B run: both sides, per-block figures, the paired verdict per metric and
+# the outputs' agreement; harness.ab.model); older reports read with none.
 
 
 class Phase(Schema):
@@ -137,6 +140,7 @@ class Report(Schema):
     runtime: RuntimeInfo | None = None
     lint_warnings: list[dict[str, Any]] = Field(default_factory=list)  # LintError.to_dict() of each warning
     cold_start: ColdStart | None = None
+    ab: AbResult | None = None  # an A/B run (a scenario with a candidate:)
 
     # fields a tolerant read dropped ("Model.field"); set by load_report, never written
     _unknown_fields: list[str] = PrivateAttr(default_factory=list)

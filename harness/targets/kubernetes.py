@@ -11,7 +11,8 @@ names one, creates the InferenceService, waits with
 `harness.kube.readiness` (Ready, or a named cause at once) and returns an Endpoint: a local
 port-forward to the predictor pod's port 8080 (plus TorchServe's management and metrics ports, and
 the front's gRPC port 8081 for grpc-v2),
-or the ingress with the Host header from status.url. `cold_start(uploaded, started)` reads that deploy's
+or the ingress with the Host header from status.url; the load runner samples that pod's GPU with
+nvidia-smi through the exec API (harness.load.gpu_pod). `cold_start(uploaded, started)` reads that deploy's
 phases from the pod, its events and its logs (harness.kube.cold_start). `collect_diagnostics` saves the
 InferenceService, pods, events and every container log; `teardown` deletes the namespaces, except
 a failed scenario's when keep_on_fail is set, and the kind cluster when this run created it and
@@ -20,9 +21,9 @@ keep_cluster is off.
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Literal
+from typing import Callable, Literal
 from urllib.parse import urlparse
 
 from kubernetes import client
@@ -42,6 +43,7 @@ from harness.kube.namespaces import create_run_namespace, delete_namespace, keep
 from harness.kube.naming import ISVC_POD_LABEL, isvc_name, run_labels
 from harness.kube.portforward import PortForward
 from harness.kube.readiness import wait_ready
+from harness.load.gpu_pod import PodGpuSampler
 from harness.report.model import ColdStart
 from harness.runtimes.registry import render_manifest_yaml, runtime_for
 from harness.spec import ScenarioSpec
@@ -170,7 +172,8 @@ class KubernetesTarget(Target):
                                  need_url=k.ingress == "ingress", need_pod=k.ingress == "port-forward",
                                  poll_s=self.poll_s)
             dep.pod = verdict.pod
-            return self._endpoint(dep, spec, verdict)
+            endpoint = self._endpoint(dep, spec, verdict)
+            return replace(endpoint, gpu_sampler=self._pod_gpu_sampler(dep)) if dep.pod else endpoint
         except HarnessError as exc:
             self._failed(dep, exc)
             raise
@@ -179,6 +182,16 @@ class KubernetesTarget(Target):
                                      where=f"namespace {namespace}", hint="is the cluster still reachable?")
             self._failed(dep, err)
             raise err from exc
+
+    def _pod_gpu_sampler(self, dep: _Deployment) -> Callable[[float], PodGpuSampler]:
+        """How the load runner samples this deployment's GPU: nvidia-smi in the model container (exec API)."""
+        kube, ns, pod = self.kube, dep.namespace, dep.pod
+
+        def run(command: list[str], timeout_s: float):
+            return kube.exec(ns, pod, MODEL_CONTAINER, command, timeout_s)
+
+        where = f"pod {ns}/{pod} container {MODEL_CONTAINER}"
+        return lambda interval_s: PodGpuSampler(run, where, interval_s)
 
     def _failed(self, dep: _Deployment, exc: HarnessError) -> None:
         dep.failed = True

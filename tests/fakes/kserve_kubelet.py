@@ -21,6 +21,10 @@ ready when KServe's readiness endpoints answer and the readinessProbe's port acc
 exit (a load() that raises) takes the same terminated / restart / CrashLoopBackOff path. Without
 STORAGE_URI in its env the pod has no storage-initializer, as KServe renders it.
 
+A ready model container answers pods/exec (tests.fakes.kube_exec): the command runs on this
+machine with the container's env; `nvidia-smi` is the FAKE tests/fakes/fake_nvidia_smi when the
+pod's annotation fake.kserve-harness/nvidia-smi names what it reports, else it is not in the image.
+
 What is simulated (rule-based, on purpose): the image pull (an image whose name contains one of
 `unpullable_markers` fails with containerd's NotFound, then ImagePullBackOff; the first pod that
 needs any other image on the node pulls it for `image_pull_s`, with the kubelet's Pulling and
@@ -40,6 +44,8 @@ import logging
 import os
 import signal
 import socket
+import subprocess
+import sys
 import threading
 import time
 import uuid
@@ -65,6 +71,7 @@ from tests.fakes.kserve_objects import (
     memory_limit,
 )
 from tests.fakes.kube_errors import FakeKubeError
+from tests.fakes.kube_exec import set_exec_handler
 from tests.fakes.kube_store import FakeKubeStore, now_rfc3339
 
 log = logging.getLogger(__name__)
@@ -73,6 +80,10 @@ NODE_NAME = "fake-kserve-node"
 _PAGE = os.sysconf("SC_PAGE_SIZE") if hasattr(os, "sysconf") else 4096
 _TERMINATION_MESSAGE_BYTES = 2048  # FallbackToLogsOnError: the log's tail, at most 2 KiB / 80 lines
 _TERMINATION_MESSAGE_LINES = 80
+# The FAKE nvidia-smi is on the model container's PATH only when the pod asks for one of its states.
+NVIDIA_SMI_ANNOTATION = "fake.kserve-harness/nvidia-smi"
+FAKE_NVIDIA_SMI = Path(__file__).with_name("fake_nvidia_smi")
+EXEC_TIMEOUT_S = 30.0
 
 
 class _Stopped(Exception):
@@ -811,6 +822,20 @@ class FakePodRunner:
         return _Program(_flag(argv, "--model_name") or self._isvc_name(), build,
                         lambda server: server.pod_ports())
 
+    def _exec(self, container: str, argv: list[str]) -> tuple[bytes, bytes, int]:
+        """Run an exec'd command for the running model container: on this machine, in the pod's
+        work dir, with the container's env; `nvidia-smi` is the FAKE one when the pod's annotation
+        names a state, else absent (FileNotFoundError, as for any executable not in the image)."""
+        state = (self.pod["metadata"].get("annotations") or {}).get(NVIDIA_SMI_ANNOTATION)
+        env = {**os.environ, **{e["name"]: str(e["value"]) for e in self.main_spec.get("env") or [] if "value" in e}}
+        if argv[0] == "nvidia-smi":
+            if state is None:
+                raise FileNotFoundError(argv[0])
+            argv, env["FAKE_NVIDIA_SMI"] = [sys.executable, str(FAKE_NVIDIA_SMI), *argv[1:]], state
+        done = subprocess.run(argv, cwd=self.work_dir, env=env, capture_output=True, timeout=EXEC_TIMEOUT_S,
+                              stdin=subprocess.DEVNULL)
+        return done.stdout, done.stderr, done.returncode
+
     def _not_started(self, c: _Container, started: str, exc: HarnessError) -> dict:
         """The container's process could not even start (no environment, no program): exit 1."""
         self._log(c.name)(f"{exc.what}\n")
@@ -850,6 +875,7 @@ class FakePodRunner:
             for port in self.forwarded:
                 self.store.clear_port_forward(self.namespace, self.name, port)
             self.forwarded = []
+            set_exec_handler(self.store, self.namespace, self.name, None)
         finished = now_rfc3339()
         if watchdog and watchdog.killed:
             self._mark("oom-killed", f"rss {watchdog.peak_bytes} > limit {limit}")
@@ -873,6 +899,7 @@ class FakePodRunner:
         for remote, local in ports.items():
             self.store.set_port_forward(self.namespace, self.name, remote, ("127.0.0.1", local))
         self.forwarded = list(ports)
+        set_exec_handler(self.store, self.namespace, self.name, self._exec)
         c.ready, c.started = True, True
         self.phase = "Running"
         self._set_condition("Ready", True)

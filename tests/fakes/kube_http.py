@@ -25,6 +25,7 @@ from tests.fakes import kube_schema, kube_tables
 from tests.fakes.kube_errors import FakeKubeError
 from tests.fakes.kube_logs import render
 from tests.fakes.kube_patch import MERGE, patch_type_for
+from tests.fakes.kube_exec import handle_exec
 from tests.fakes.kube_portforward import handle_portforward
 from tests.fakes.kube_resources import ResourceType
 from tests.fakes.kube_selectors import Selector
@@ -170,6 +171,8 @@ class FakeKubeHttpApi:
         if t.subresource == "portforward" and t.rtype.key == ("", "pods") and method == "GET":
             return await handle_portforward(request, self.store, t.namespace or "", t.name or "",
                                             self.streams)
+        if t.subresource == "exec" and t.rtype.key == ("", "pods") and method in ("GET", "POST"):
+            return await handle_exec(request, self.store, t.namespace or "", t.name or "", self.streams)
         if t.subresource not in (None, "status"):
             raise errors.page_not_found()
         if t.subresource == "status" and not t.rtype.status_subresource:

@@ -45,6 +45,7 @@ def test_the_1_2_report_loads_typed():
     assert isinstance(p50, float) and p50 > 0
     assert report.load.verdict.status == "PASS" and report.load_results() == [report.load]
     assert report.unknown_fields == [] and report.cold_start is None  # before schema 1.5
+    assert report.ab is None  # before schema 1.6
 
 
 def test_the_1_2_report_renders(tmp_path):

@@ -7,10 +7,11 @@ reports each RunComparison keeps; the page helpers come from harness.report.html
 from __future__ import annotations
 
 from harness.load.result import LoadResult, StepResult
+from harness.report.ab import ab_markdown
 from harness.report.compare.statistics import Estimate
 from harness.report.compare.thresholds import MetricThreshold
 from harness.report.compare.verdict import Comparison, MetricChange, RunComparison
-from harness.report.html import badge, esc, figure, fmt, page, plots, table
+from harness.report.html import ab_html, badge, esc, figure, fmt, page, plots, table
 from harness.report.plots import ChangeRow, Series, bar_chart, change_chart, line_chart
 from harness.report.trials import step_metrics, step_x
 
@@ -81,6 +82,7 @@ def render_markdown(comp: Comparison) -> str:
                 lines.append(f"| {m.step} | {m.label}{' (' + m.unit + ')' if m.unit else ''} | {_val(m.baseline, m.unit)} | "
                              f"{_val(m.current, m.unit)} | {fmt_change(m)} | {_threshold(m)} | {ICON[m.verdict]} {v} |")
             lines.append("")
+        lines += ab_markdown(rc.ab, "###")
         if rc.cold_start:
             lines += ["| cold-start phase | baseline (s) | current (s) | change | verdict |", "|---|---:|---:|---:|---|"]
             lines += [f"| {c.phase} | {_s(c.baseline)} | {_s(c.current)} | {_s(c.change_s, '+')} | "
@@ -133,6 +135,7 @@ def render_compare_html(comp: Comparison) -> str:
                   badge(m.verdict) if m.verdict not in ("info", "n/a") else esc(m.verdict), m.reason)
                  for m in rc.metrics if not (m.baseline.value is None and m.current.value is None)],
                 numeric=(2, 3, 4), raw=(6,)))
+        body.append(ab_html(rc.ab))
         if rc.cold_start:
             body.append("<h3>Cold start</h3>" + table(
                 ["phase", "baseline (s)", "current (s)", "change (s)", "verdict", "why"],

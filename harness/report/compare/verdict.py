@@ -16,6 +16,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, Field, PrivateAttr
 
+from harness.ab.model import AbResult
 from harness.errors import ConfigError, is_verdict
 from harness.outputs import outputs_diff
 from harness.report.compare.statistics import Estimate, borrow_spread, estimate, t975
@@ -81,6 +82,7 @@ class RunComparison(BaseModel):
     cold_start: list[ColdStartChange] = Field(default_factory=list)
     load_verdicts: list[tuple[str, str, str]] = Field(default_factory=list, description="(step, baseline, current)")
     environment_changes: list[tuple[str, Any, Any]] = Field(default_factory=list)
+    ab: AbResult | None = Field(None, description="the current run's own paired A/B verdict, when it is an A/B run")
     trials: tuple[int, int] = Field((0, 0), description="load trials on each side (pooled runs included)")
     runs: tuple[int, int] = Field((1, 1), description="runs on each side (a folder with several runs of a "
                                                       "scenario pools their trials)")
@@ -338,6 +340,7 @@ def compare_runs(base: Report, bdir: Path, cur: Report, cdir: Path, th: Threshol
         rc.reasons.append(f"the baseline run failed ({base.error.get('line') or base.error.get('what')}): "
                           "its figures are not a baseline")
     rc.checks = _compare_checks(base, bdir, cur, cdir)
+    rc.ab = cur.ab
     rc.cold_start = _compare_cold_start([*baseline_pool, base], cur, th.cold_start)
     b_res = [r for run in (*baseline_pool, base) for r in run.load_results()]
     c_res = [r for run in (*current_pool, cur) for r in run.load_results()]
@@ -394,6 +397,9 @@ def _run_verdict(rc: RunComparison, base: Report, cur: Report) -> Verdict:
         if c == "FAIL" and b != "FAIL":
             rc.reasons.append(f"load step {label}: verdict {b} -> FAIL")
             bad.append(label)
+    if rc.ab is not None and rc.ab.failed:  # its candidate regressed or disagreed within the run itself
+        rc.reasons.append(f"A/B run {rc.ab.verdict}: {rc.ab.reasons[0] if rc.ab.reasons else 'see its A/B section'}")
+        bad.append("ab")
     for cc in rc.cold_start:
         if cc.verdict == "regression":
             rc.reasons.append(f"cold start {cc.phase}: slower, {cc.reason}")

@@ -19,7 +19,7 @@ from harness.runtimes.environment import runtime_environment
 from harness.runtimes.kserve import lints, manifest
 from harness.runtimes.kserve.layout import ENTRY, model_objects, objects_sha256, predictor_args
 from harness.runtimes.kserve.process import POD_HTTP_PORT, ModelServerProcess
-from harness.runtimes.torchserve.image import differences
+from harness.runtimes.torchserve.image import fill_what_ran
 from harness.spec import ScenarioSpec
 
 
@@ -81,20 +81,7 @@ class KServeRuntime(Runtime):
 
     def info(self, spec: ScenarioSpec, endpoint_info: dict[str, Any] | None) -> RuntimeInfo:
         img = spec.kserve.runtime_image
-        shipped = img.shipped()
-        reference = manifest.image_of(spec)
         # Every request reaches the ModelServer itself on the pod's 8080: there is no front to pass.
-        out = RuntimeInfo(runtime=self.name, image=reference, tag=img.tag, shipped=shipped, serving_path="modelserver")
-        if endpoint_info is None:
-            out.ran_source = "not deployed"
-            return out
-        measured = endpoint_info.get("runtime_versions")
-        if measured:
-            out.ran = {name: measured[name] for name in shipped if name in measured}
-            out.ran_source = f"runtime environment {endpoint_info.get('runtime_env') or '?'} (versions read from it)"
-        else:
-            out.image = endpoint_info.get("runtime_image") or reference
-            out.ran = dict(shipped)
-            out.ran_source = f"the image {out.image} on the cluster (versions from the image table, not read from the pod)"
-        out.differences = differences(shipped, out.ran)
-        return out
+        out = RuntimeInfo(runtime=self.name, image=manifest.image_of(spec), tag=img.tag, shipped=img.shipped(),
+                          serving_path="modelserver")
+        return fill_what_ran(out, endpoint_info)

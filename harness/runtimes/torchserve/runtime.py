@@ -20,7 +20,7 @@ from harness.runtimes.base import LocalServer, ModelFiles, Runtime
 from harness.runtimes.torchserve import lints
 from harness.runtimes.torchserve.archive import build_archive, render_config_properties
 from harness.runtimes.environment import runtime_environment
-from harness.runtimes.torchserve.image import REPOSITORY, differences
+from harness.runtimes.torchserve.image import REPOSITORY, fill_what_ran
 from harness.runtimes.torchserve.server import ImageServer
 from harness.spec import ScenarioSpec
 
@@ -84,20 +84,6 @@ class TorchServeRuntime(Runtime):
 
     def info(self, spec: ScenarioSpec, endpoint_info: dict[str, Any] | None) -> RuntimeInfo:
         img = spec.torchserve.runtime_image
-        shipped = img.shipped()
-        reference = spec.kubernetes.image or f"{REPOSITORY}:{spec.runtime_version}"
-        out = RuntimeInfo(image=reference, tag=img.tag, shipped=shipped, serving_path=spec.serving.path)
-        if endpoint_info is None:
-            out.ran_source = "not deployed"
-            return out
-        measured = endpoint_info.get("runtime_versions")
-        if measured:
-            out.ran = {name: measured[name] for name in shipped if name in measured}
-            out.ran_source = f"runtime environment {endpoint_info.get('runtime_env') or '?'} (versions read from it)"
-        else:
-            # A cluster pulled the image: its versions are the image's own (not read from the pod).
-            out.image = endpoint_info.get("runtime_image") or reference
-            out.ran = dict(shipped)
-            out.ran_source = f"the image {out.image} on the cluster (versions from the image table, not read from the pod)"
-        out.differences = differences(shipped, out.ran)
-        return out
+        out = RuntimeInfo(image=spec.kubernetes.image or f"{REPOSITORY}:{spec.runtime_version}", tag=img.tag,
+                          shipped=img.shipped(), serving_path=spec.serving.path)
+        return fill_what_ran(out, endpoint_info)

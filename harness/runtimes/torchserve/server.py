@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import os
 import signal
+import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -103,11 +104,15 @@ class ImageServer:
         return self.torchserve.log_files() + ([self.front.log_path] if self.front else [])
 
     def stop(self) -> None:
+        # Both at once: nothing is served any more, and TorchServe's JVM shutdown (~2.5 s) dominates.
+        front = threading.Thread(target=self.front.stop, name="stop-kserve-front") if self.front else None
+        if front:
+            front.start()
         try:
-            if self.front:
-                self.front.stop()
-        finally:
             self.torchserve.stop()
+        finally:
+            if front:
+                front.join()
 
     def __enter__(self) -> "ImageServer":
         return self.start()

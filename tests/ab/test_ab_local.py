@@ -1,0 +1,74 @@
+"""A/B runs end to end on the local target: two real TorchServe deployments at once, the load in
+ABBA blocks between them, outputs side by side, and the verdict in every report format."""
+from __future__ import annotations
+
+import json
+import xml.etree.ElementTree as ET
+from pathlib import Path
+
+from harness.report.compare import compare_runs
+from tests.helpers import REPO, SCENARIOS
+
+DATA = REPO / "tests" / "data"
+TENSOR_HANDLER = REPO / "harness" / "runtimes" / "torchserve" / "handlers" / "tensor_handler.py"
+
+
+def _candidate(handler: str) -> dict:
+    """A candidate served by a tests/data handler built on the harness's tensor handler (shipped beside it)."""
+    return {"model": {"handler": str(DATA / handler), "extra_files": [str(TENSOR_HANDLER)]}}
+
+
+def _run_dir(report, options) -> Path:
+    return options.report_dir.resolve() / report.run_id
+
+
+def _junit_failures(run_dir: Path) -> list[str]:
+    root = ET.parse(run_dir / "junit.xml").getroot()
+    return [c.get("name") for c in root.iter("testcase") if c.find("failure") is not None]
+
+
+def test_identical_candidate_no_regression_and_outputs_agree(run_scenario, harness_options):
+    report = run_scenario(SCENARIOS / "digits-ab.yaml")
+    assert report.passed and report.exit_code == 0, report.error
+    ab = report.ab
+    assert ab.verdict not in ("regression", "disagree"), ab.reasons
+    assert ab.order == "ABBAAB" and len(ab.blocks) == 6 and all(b.status == "PASS" for b in ab.blocks)
+    assert ab.outputs.outputs == ab.outputs.agree == 6 and ab.outputs.top1_agree == 6
+    assert ab.outputs.max_abs_diff == 0.0
+    assert {m.metric for m in ab.metrics} >= {"p50_ms", "throughput_rps", "error_rate", "server_inference_ms",
+                                              "server_queue_ms"}
+    run_dir = _run_dir(report, harness_options)
+    assert "## A/B: " in (run_dir / "summary.md").read_text()
+    assert "A/B" in (run_dir / "report.html").read_text()
+    assert not _junit_failures(run_dir)
+    assert json.loads((run_dir / "report.json").read_text())["schema_version"] == "1.6"
+    rc = compare_runs(report, run_dir, report, run_dir)
+    assert rc.ab is not None and rc.verdict != "regression"
+
+
+def test_planted_slowdown_is_a_p50_regression_with_the_interval_above_0(run_scenario, scenario_copy,
+                                                                         harness_options):
+    # 5 pairs: relative differences swing with the baseline's block-to-block noise on a busy machine.
+    scenario = scenario_copy("digits-ab.yaml", {"candidate": _candidate("slow_tensor_handler.py"),
+                                                "load": {"users": 1, "ab": {"blocks": 5}}})
+    report = run_scenario(scenario)
+    assert report.exit_code == 1 and not report.passed
+    p50 = next(m for m in report.ab.metrics if m.metric == "p50_ms")
+    assert report.ab.verdict == "regression" and p50.verdict == "regression", p50.reason
+    assert p50.low > 0 and p50.pairs == 5
+    assert report.ab.outputs.all_agree  # slower, not different
+    assert "A/B" in report.error["what"]
+    assert "latency p50: regression" in _junit_failures(_run_dir(report, harness_options))
+
+
+def test_a_different_model_is_reported_as_disagreement_with_examples(run_scenario, scenario_copy, harness_options):
+    scenario = scenario_copy("digits-ab.yaml", {"candidate": _candidate("reversed_handler.py")}, drop=("load",))
+    report = run_scenario(scenario)
+    assert report.exit_code == 1 and report.ab.verdict == "disagree"
+    out = report.ab.outputs
+    assert out.agree == 0 and out.top1_agree < out.top1_compared == 3 and out.max_abs_diff > 1
+    assert out.sources[0].differences and out.sources[0].differences[0].startswith("$[0][")
+    assert report.checks[0].passed  # the baseline still answers correctly: only the candidate differs
+    run_dir = _run_dir(report, harness_options)
+    assert "Disagreements" in (run_dir / "summary.md").read_text()
+    assert "outputs agree" in _junit_failures(run_dir)
