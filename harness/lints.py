@@ -30,13 +30,18 @@ rule = RULES.rule
 
 def lint(spec: ScenarioSpec) -> list[LintError]:
     """Every finding of the generic rules and of the scenario's runtime, severity stamped: the
-    runtime's `warnings` codes warn (the run goes on), every other code is an error."""
+    runtime's `warnings` codes warn (the run goes on), every other code is an error. An A/B
+    scenario's candidate is linted too, each of its findings saying so."""
     runtime = runtime_for(spec)
     # ignore_lints is the scenario's escape hatch: `harness lint` and `harness run` both honour it.
     findings = [finding for r in [*RULES, *runtime.lint_rules] for finding in r(spec)
                 if finding.code not in spec.ignore_lints]
     for f in findings:
         f.severity = "warning" if f.code in runtime.warnings else "error"
+    candidate = spec.candidate_scenario
+    for f in lint(candidate) if candidate is not None else []:
+        f.what = f"candidate: {f.what}"
+        findings.append(f)
     return findings
 
 

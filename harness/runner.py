@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterator
 
-from harness.ab.run import ab_load, ab_result, candidate_lint, check_target, deploy_candidate
+from harness.ab.run import ab_load, ab_result, check_target, deploy_candidate
 from harness.errors import (
     EXIT_OK, DeployError, HarnessError, InternalError, Interrupted, InvalidMeasurement, ModelFailed, Verdict,
 )
@@ -106,7 +106,7 @@ class ScenarioRun:
 
     # -- phases -------------------------------------------------------------------------------------
     def _lint(self) -> None:
-        findings = lint(self.spec) + candidate_lint(self.spec)  # ignore_lints already applied
+        findings = lint(self.spec)  # ignore_lints already applied; an A/B candidate's included
         warnings = [f for f in findings if f.severity == "warning"]
         self.report.lint_warnings = [w.to_dict() for w in warnings]
         for w in warnings:  # shown, and the run goes on

@@ -1,7 +1,7 @@
 """The A/B part of a scenario run, on the local target: a second deployment, outputs side by side,
 alternating load blocks, and the paired verdict.
 
-Flow (harness.runner calls these in order): `check_target`, `candidate_lint` (with the baseline's lint) ->
+Flow (harness.runner calls these in order; harness.lints.lint covers the candidate): `check_target` ->
 `deploy_candidate` builds, uploads and deploys the candidate on a target of its own (sharing the
 baseline's storage emulator) and warms it up ->
 `ab_load` runs the ABBA blocks -> `ab_result` sends every check's and every distinct load body to
@@ -17,8 +17,7 @@ from harness.ab.blocks import Block, run_blocks
 from harness.ab.model import AbBlock, AbResult, AbSide
 from harness.ab.paired import paired_metric
 from harness.endpoint import Endpoint
-from harness.errors import ConfigError, DeployError, LintError
-from harness.lints import lint
+from harness.errors import ConfigError, DeployError
 from harness.predict import predictor_for
 from harness.report.compare.thresholds import DEFAULT_METRICS
 from harness.report.trials import METRICS, step_metrics
@@ -35,15 +34,6 @@ def check_target(spec: ScenarioSpec, target: str) -> None:
     if spec.candidate is not None and target != "local":
         raise ConfigError("candidate: A/B runs deploy both versions on the local target only for now",
                           where=f"--target {target}", hint="run it with --target local")
-
-
-def candidate_lint(spec: ScenarioSpec) -> list[LintError]:
-    """The candidate's lint findings, each saying it is the candidate's (run with the baseline's, before any deploy)."""
-    cand = spec.candidate_scenario
-    findings = lint(cand) if cand is not None else []
-    for f in findings:
-        f.what = f"candidate: {f.what}"
-    return findings
 
 
 def deploy_candidate(run, stack: ExitStack) -> Endpoint:

@@ -141,6 +141,15 @@ def test_a_candidate_lint_finding_stops_the_run_before_anything_deploys(tmp_path
     assert not [p for p in report.phases if p.name in ("deploy", "candidate-deploy")]
 
 
+def test_harness_lint_lints_the_candidate_too(tmp_path, capsys):
+    from harness.cli import main
+
+    path = _write(tmp_path, "candidate: {model: {handler: missing_handler.py}}\n")
+    assert main(["lint", str(path)]) == 2
+    out = capsys.readouterr().out.strip().splitlines()
+    assert len(out) == 1 and "candidate: " in out[0] and "missing_handler.py" in out[0], out
+
+
 def test_an_ab_run_on_a_cluster_target_is_refused_before_the_cluster_is_reached(tmp_path):
     from harness.progress import Progress
     from harness.runner import RunOptions, ScenarioRun
