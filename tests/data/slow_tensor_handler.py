@@ -12,5 +12,5 @@ DELAY_S = 0.060  # digits answers in a few ms: +60 ms is a regression no noise c
 
 class SlowTensorHandler(TensorHandler):
     def handle(self, data, context):
-        time.sleep(DELAY_S)  # the planted slowdown
+        time.sleep(DELAY_S)  # sleep-ok: the planted slowdown itself, not synchronisation
         return super().handle(data, context)

@@ -70,12 +70,7 @@ async def handle_exec(request: web.Request, store: FakeKubeStore, namespace: str
     handler = _HANDLERS.get(store, {}).get((namespace, pod))
     if handler is None:
         raise errors.bad_request(f"unable to upgrade connection: container not found (\"{container}\")")
-    ws = web.WebSocketResponse(protocols=PROTOCOLS, timeout=2.0, compress=False, max_msg_size=0)
-    if not ws.can_prepare(request).ok:
-        raise errors.bad_request("Upgrade request required")
-    await ws.prepare(request)
-    streams.websockets.add(ws)
-    try:
+    async with streams.websocket(request, PROTOCOLS) as ws:
         try:
             out, err, code = await asyncio.get_running_loop().run_in_executor(None, handler, container, argv)
             status = _status(argv, code)
@@ -87,6 +82,4 @@ async def handle_exec(request: web.Request, store: FakeKubeStore, namespace: str
             await ws.send_bytes(b"\x02" + err)
         await ws.send_bytes(b"\x03" + json.dumps(status).encode())
         await ws.close()
-    finally:
-        streams.websockets.discard(ws)
     return ws

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import contextlib
 import json
 import logging
 from dataclasses import dataclass
@@ -68,6 +69,19 @@ class StreamRegistry:
             q.put_nowait(None)
         for ws in list(self.websockets):
             await ws.close()
+
+    @contextlib.asynccontextmanager
+    async def websocket(self, request: web.Request, protocols: tuple[str, ...]):
+        """Upgrade `request` to a websocket that stopping the server closes (400 when it asks for none)."""
+        ws = web.WebSocketResponse(protocols=protocols, timeout=2.0, compress=False, max_msg_size=0)
+        if not ws.can_prepare(request).ok:
+            raise errors.bad_request("Upgrade request required")
+        await ws.prepare(request)
+        self.websockets.add(ws)
+        try:
+            yield ws
+        finally:
+            self.websockets.discard(ws)
 
 
 def _flag(request: web.Request, name: str) -> bool:

@@ -52,19 +52,11 @@ async def handle_portforward(request: web.Request, store: FakeKubeStore, namespa
     offered = [p.strip() for p in request.headers.get("Sec-WebSocket-Protocol", "").split(",")]
     spdy = kube_spdy.PROTOCOL in offered
     ports = [] if spdy else _ports(request)
-    protocols = (kube_spdy.PROTOCOL,) if spdy else PROTOCOLS
-    ws = web.WebSocketResponse(protocols=protocols, timeout=2.0, compress=False, max_msg_size=0)
-    if not ws.can_prepare(request).ok:
-        raise errors.bad_request("Upgrade request required")
-    await ws.prepare(request)
-    streams.websockets.add(ws)
-    try:
+    async with streams.websocket(request, (kube_spdy.PROTOCOL,) if spdy else PROTOCOLS) as ws:
         if spdy:
             await kube_spdy.SpdyPortForward(ws, store, pod_obj).run()
         else:
             await _Session(ws, store, pod_obj, ports).run()
-    finally:
-        streams.websockets.discard(ws)
     return ws
 
 
