@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterator
 
-from harness.ab.run import ab_load, ab_result, check_target, deploy_candidate
+from harness.ab.run import ab_load, ab_result, deploy_candidate
 from harness.errors import (
     EXIT_OK, DeployError, HarnessError, InternalError, Interrupted, InvalidMeasurement, ModelFailed, Verdict,
 )
@@ -126,7 +126,6 @@ class ScenarioRun:
             storage_emulator_host=self.options.storage_emulator_host, kubeconfig=self.options.kubeconfig,
             context=self.options.context, keep_on_fail=self.options.keep_on_fail,
             keep_cluster=self.options.keep_cluster)
-        check_target(self.spec, self.options.target)
         target = self.target = make_target(self.options.target, settings)
         with self._phase("target", f"reaching the {target.name} target"):
             stack.enter_context(target)
@@ -273,7 +272,8 @@ class ScenarioRun:
 
     def _verdict(self) -> bool:
         checks_ok = all(c.passed for c in self.report.checks)
-        ab_ok = self.report.ab is None or not self.report.ab.failed
+        ab = self.report.ab
+        ab_ok = ab is None or not (ab.failed or ab.invalid_blocks or ab.verdict == "invalid")
         return checks_ok and ab_ok and all(trial_passed(r) for r in self.report.load_results())
 
     def record_error(self, exc: HarnessError) -> None:
@@ -333,6 +333,12 @@ class ScenarioRun:
             return ModelFailed(f"A/B: the candidate {'answers differently' if ab.verdict == 'disagree' else 'regresses'}"
                                f": {ab.reasons[0] if ab.reasons else ab.verdict}", where=str(self.run_dir),
                                hint="see the A/B section of summary.md or report.html")
+        if ab is not None:  # not failed, yet not passed: some blocks were INVALID
+            bad = ab.invalid_blocks
+            return InvalidMeasurement(
+                f"A/B: {len(bad)} of {len(ab.blocks)} load block(s) INVALID (the load generator, not the server, "
+                f"limited them); verdict over the rest: {ab.verdict}", where=str(self.run_dir / "load" / "ab"),
+                hint="lower the rate or users, add load.workers, or rerun on a quieter machine")
         results = self.report.load_results()
         statuses = [trial_status(r) for r in results]
         worst = "FAIL" if "FAIL" in statuses else "INVALID"  # a FAIL trial explains more than an INVALID one

@@ -80,15 +80,21 @@ class AbResult(Schema):
     baseline: AbSide
     candidate: AbSide
     block_s: float | None = None
+    warmup_block_s: float = 0.0  # each side's unmeasured block before the first pair
     blocks_per_side: int = 0
     order: str = ""  # e.g. "ABBAABBA"
     blocks: list[AbBlock] = Field(default_factory=list)
     metrics: list[PairedMetric] = Field(default_factory=list)
     outputs: OutputsAgreement = Field(default_factory=OutputsAgreement)
-    verdict: Literal["regression", "disagree", "inconclusive", "improvement", "no change"] = "no change"
+    verdict: Literal["regression", "disagree", "invalid", "inconclusive", "improvement", "no change"] = "no change"
     reasons: list[str] = Field(default_factory=list)
 
     @property
     def failed(self) -> bool:
         """The candidate regresses or answers differently: the run's exit is 1."""
         return self.verdict in ("regression", "disagree")
+
+    @property
+    def invalid_blocks(self) -> list[AbBlock]:
+        """Blocks the load generator limited (self-check INVALID): a run with any exits 3 unless it failed."""
+        return [b for b in self.blocks if b.status == "INVALID"]

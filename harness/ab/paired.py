@@ -1,8 +1,9 @@
 """Paired differences: per block pair candidate - baseline, their mean and a t-based 95% interval.
 
 Both sides of a pair ran back to back (ABBA order), so the machine's drift is in both and cancels
-in the difference; the pairs' spread is the noise. Verdict per metric, with the threshold of
-`harness compare` (harness/report/compare/thresholds.py):
+in the difference; the pairs' spread is the noise. Verdict per metric, with the A/B thresholds
+(`AB_THRESHOLDS`, overridden by `load.ab.thresholds`; tighter than `harness compare`'s, which must
+also absorb run-to-run drift; benchmarks/ab_sensitivity.py measured what they catch):
     regression    the interval excludes 0 on the worse side and the mean is past the threshold
     improvement   the same on the better side
     no change     the interval lies within ±threshold, or excludes 0 but the mean is within it
@@ -12,9 +13,43 @@ from __future__ import annotations
 
 import math
 
-from harness.ab.model import PairedMetric
+from harness.ab.model import AbBlock, PairedMetric
 from harness.report.compare.statistics import t975
 from harness.report.compare.thresholds import MetricThreshold
+from harness.report.trials import METRICS
+
+# What counts as a change between the two sides of an A/B run. Latency p50 and throughput are the
+# sharpest paired figures (a 5% slowdown of a ~10 ms model is caught 10/10 at 2%); tail percentiles
+# of 2-s blocks rest on a few samples each and swing more, so their thresholds are wider.
+AB_THRESHOLDS: dict[str, MetricThreshold] = {
+    "p50_ms": MetricThreshold(threshold=0.02),
+    "p90_ms": MetricThreshold(threshold=None),
+    "p95_ms": MetricThreshold(threshold=0.05),
+    "p99_ms": MetricThreshold(threshold=0.10),
+    "throughput_rps": MetricThreshold(threshold=0.02),
+    "error_rate": MetricThreshold(threshold=0.01, absolute=True),
+    "server_inference_ms": MetricThreshold(threshold=0.05),
+    "server_queue_ms": MetricThreshold(threshold=None),  # queueing swings with arrival jitter: shown, not judged
+}
+
+
+def ab_thresholds(overrides: dict[str, float | dict | None]) -> dict[str, MetricThreshold]:
+    """AB_THRESHOLDS with `load.ab.thresholds` applied (a number: relative threshold; null: not judged).
+
+    Raises:
+        ValueError: an unknown metric or a bad value (pydantic turns it into the scenario's one-line error).
+    """
+    unknown = sorted(set(overrides) - set(METRICS))
+    if unknown:
+        raise ValueError(f"unknown metric(s) {', '.join(unknown)}; known: {', '.join(METRICS)}")
+    out = dict(AB_THRESHOLDS)
+    for name, value in overrides.items():
+        if value is None or isinstance(value, (int, float)) and not isinstance(value, bool):
+            value = {"threshold": value}
+        if not isinstance(value, dict):
+            raise ValueError(f"thresholds.{name}: give a number, null or {{threshold: N, absolute: true}}")
+        out[name] = MetricThreshold.model_validate({**out[name].model_dump(), **value})
+    return out
 
 
 def paired_differences(baseline: list[float | None], candidate: list[float | None], *,
@@ -88,3 +123,37 @@ def paired_metric(metric: str, label: str, unit: str, higher_is_worse: bool, spe
                       low=low, high=high)
     judge(pm, spec)
     return pm
+
+
+def judge_blocks(blocks: list[AbBlock], thresholds: dict[str, MetricThreshold]) -> tuple[list[PairedMetric], list[str]]:
+    """Every metric's paired verdict over the block pairs, and the reasons worth a line (left-out
+    pairs, regressions). A pair with an INVALID block (the generator was the bottleneck) measures
+    nothing and is left out."""
+    reasons = []
+    invalid = {b.pair for b in blocks if b.status == "INVALID"}
+    if invalid:
+        reasons.append(f"pair(s) {', '.join(map(str, sorted(invalid)))} left out: a block was INVALID "
+                       "(the load generator, not the server, limited it)")
+    by = {(b.side, b.pair): b for b in blocks if b.pair not in invalid}
+    kept = sorted({p for _, p in by if ("baseline", p) in by and ("candidate", p) in by})
+    metrics = [paired_metric(metric, label, unit, worse_up, thresholds[metric],
+                             [by[("baseline", p)].metrics.get(metric) for p in kept],
+                             [by[("candidate", p)].metrics.get(metric) for p in kept])
+               for metric, (label, unit, worse_up) in METRICS.items()]
+    reasons += [f"{m.label}: {m.verdict}, {m.reason}" for m in metrics if m.verdict == "regression"]
+    return metrics, reasons
+
+
+def overall_verdict(outputs_agree: bool, metrics: list[PairedMetric], valid_pairs: int, measured: bool) -> str:
+    """disagree > regression > invalid (under 2 valid pairs) > inconclusive > improvement > no change."""
+    verdicts = {m.verdict for m in metrics}
+    if not outputs_agree:
+        return "disagree"
+    if "regression" in verdicts:
+        return "regression"
+    if measured and valid_pairs < 2:
+        return "invalid"
+    for v in ("inconclusive", "improvement"):
+        if v in verdicts:
+            return v
+    return "no change"

@@ -1,9 +1,9 @@
-"""The A/B part of a scenario run, on the local target: a second deployment, outputs side by side,
+"""The A/B part of a scenario run, on any target: a second deployment, outputs side by side,
 alternating load blocks, and the paired verdict.
 
-Flow (harness.runner calls these in order; harness.lints.lint covers the candidate): `check_target` ->
-`deploy_candidate` builds, uploads and deploys the candidate on a target of its own (sharing the
-baseline's storage emulator) and warms it up ->
+Flow (harness.runner calls these in order; harness.lints.lint covers the candidate):
+`deploy_candidate` builds, uploads and deploys the candidate (locally on a target of its own sharing
+the baseline's storage emulator; on a cluster as a second InferenceService) and warms it up ->
 `ab_load` runs the ABBA blocks -> `ab_result` sends every check's and every distinct load body to
 both sides (agreement) and judges each metric on the paired block differences. `run` is the
 harness.runner.ScenarioRun (not imported: the runner imports this module).
@@ -13,14 +13,14 @@ from __future__ import annotations
 from contextlib import ExitStack
 
 from harness.ab.agreement import Source, compare_outputs
-from harness.ab.blocks import Block, run_blocks
+from harness.ab.blocks import Block, run_blocks, run_concurrent_blocks, warm_up_blocks
 from harness.ab.model import AbBlock, AbResult, AbSide
-from harness.ab.paired import paired_metric
+from harness.ab.paired import ab_thresholds, judge_blocks, overall_verdict
 from harness.endpoint import Endpoint
-from harness.errors import ConfigError, DeployError
+from harness.errors import DeployError
+from harness.load.spec import AbSpec
 from harness.predict import predictor_for
-from harness.report.compare.thresholds import DEFAULT_METRICS
-from harness.report.trials import METRICS, step_metrics
+from harness.report.trials import step_metrics
 from harness.runtimes.registry import runtime_for
 from harness.spec import ScenarioSpec
 from harness.targets.registry import make_target
@@ -29,24 +29,22 @@ from harness.targets.settings import TargetSettings
 DEFAULT_ATOL = 1e-4  # a load body no check shares gets the checks' default tolerance
 
 
-def check_target(spec: ScenarioSpec, target: str) -> None:
-    """Before any target is reached: A/B runs deploy both versions on the local target only (for now)."""
-    if spec.candidate is not None and target != "local":
-        raise ConfigError("candidate: A/B runs deploy both versions on the local target only for now",
-                          where=f"--target {target}", hint="run it with --target local")
-
-
 def deploy_candidate(run, stack: ExitStack) -> Endpoint:
-    """The candidate beside the baseline: its own target (work and diagnostics folders), same emulator."""
+    """The candidate beside the baseline. Locally: a target of its own (work and diagnostics
+    folders) sharing the baseline's storage emulator. On a cluster: a second InferenceService, in
+    a namespace of its own, on the baseline's target (which collects and removes both)."""
     cand: ScenarioSpec = run.spec.candidate_scenario
     site = run.target.storage()
-    settings = TargetSettings(
-        run_id=run.run_id, work_dir=run.run_dir / "candidate" / "work", diagnostics_dir=run.diag_dir / "candidate",
-        cache_dir=run.options.cache_dir, progress=run.progress, real_gcs=run.options.real_gcs,
-        storage_emulator_host=site.emulator_host)
-    target = make_target("local", settings)
-    stack.enter_context(target)
-    stack.callback(run._collect_diagnostics, target, run.diag_dir / "candidate")
+    if run.options.target == "local":
+        settings = TargetSettings(
+            run_id=run.run_id, work_dir=run.run_dir / "candidate" / "work", diagnostics_dir=run.diag_dir / "candidate",
+            cache_dir=run.options.cache_dir, progress=run.progress, real_gcs=run.options.real_gcs,
+            storage_emulator_host=site.emulator_host)
+        target = make_target("local", settings)
+        stack.enter_context(target)
+        stack.callback(run._collect_diagnostics, target, run.diag_dir / "candidate")
+    else:
+        target = run.target
     runtime = runtime_for(cand)
     with run._phase("candidate-deploy", f"building, uploading and deploying the candidate {cand.name}") as ph:
         files = runtime.model_files(cand, run.options.cache_dir)
@@ -67,9 +65,16 @@ def ab_load(run, candidate: Endpoint) -> list[Block]:
     """The ABBA blocks of the scenario's load, between the baseline and the candidate."""
     load = run.spec.load
     pairs, block = load.ab_blocks()
+    pairs *= max(1, run.options.trials)  # --trials N: N times the block pairs, one longer ABBA sequence
     sides = {"baseline": (run.spec.model_copy(update={"load": block}), run.endpoint),
              "candidate": (run.spec.candidate_scenario.model_copy(update={"load": block}), candidate)}
-    return run_blocks(sides, pairs, run.run_dir / "load" / "ab", run.progress)
+    warm_s = (load.ab or AbSpec()).warmup_block_s
+    if warm_s:
+        warm = block.model_copy(update={"duration_s": warm_s, "warmup_s": 0.0})
+        warm_sides = {name: (spec.model_copy(update={"load": warm}), ep) for name, (spec, ep) in sides.items()}
+        warm_up_blocks(warm_sides, run.run_dir / "load" / "ab", run.progress)
+    schedule = run_concurrent_blocks if (load.ab or AbSpec()).schedule == "concurrent" else run_blocks
+    return schedule(sides, pairs, run.run_dir / "load" / "ab", run.progress)
 
 
 def _sources(spec: ScenarioSpec) -> list[Source]:
@@ -104,26 +109,20 @@ def ab_result(run, candidate: Endpoint, blocks: list[Block]) -> AbResult:
                                (f"; e.g. {s.name}: {s.differences[0]}" for s in res.outputs.sources if s.differences),
                                ""))
     if blocks:
-        pairs, block = spec.load.ab_blocks()
-        res.block_s, res.blocks_per_side = block.duration_s, pairs
-        res.order = "".join("A" if b.side == "baseline" else "B" for b in blocks)
+        _, block = spec.load.ab_blocks()
+        res.block_s, res.blocks_per_side = block.duration_s, len(blocks) // 2
+        res.warmup_block_s = (spec.load.ab or AbSpec()).warmup_block_s
+        concurrent = (spec.load.ab or AbSpec()).schedule == "concurrent"
+        res.order = (" ".join(["A+B"] * res.blocks_per_side) if concurrent
+                     else "".join("A" if b.side == "baseline" else "B" for b in blocks))
         res.blocks = [AbBlock(side=b.side, pair=b.pair, order=b.order, status=b.result.verdict.status,
                               metrics=step_metrics(b.result.steps[0]), result=b.result.artifacts.get("result", ""))
                       for b in blocks]
-        # A pair with an INVALID block (the generator was the bottleneck) measures nothing: left out.
-        invalid = {b.pair for b in res.blocks if b.status == "INVALID"}
-        if invalid:
-            res.reasons.append(f"pair(s) {', '.join(map(str, sorted(invalid)))} left out: a block was INVALID")
-        by = {(b.side, b.pair): b for b in res.blocks if b.pair not in invalid}
-        kept = sorted({p for _, p in by})
-        for metric, (label, unit, worse_up) in METRICS.items():
-            res.metrics.append(paired_metric(
-                metric, label, unit, worse_up, DEFAULT_METRICS[metric],
-                [by[("baseline", p)].metrics.get(metric) for p in kept],
-                [by[("candidate", p)].metrics.get(metric) for p in kept]))
-        res.reasons += [f"{m.label}: {m.verdict}, {m.reason}" for m in res.metrics if m.verdict == "regression"]
-    verdicts = {m.verdict for m in res.metrics}
-    res.verdict = ("disagree" if not res.outputs.all_agree else "regression" if "regression" in verdicts
-                   else "inconclusive" if "inconclusive" in verdicts else "improvement" if "improvement" in verdicts
-                   else "no change")
+        res.metrics, reasons = judge_blocks(res.blocks, ab_thresholds(spec.load.ab.thresholds if spec.load.ab else {}))
+        res.reasons += reasons
+    res.verdict = overall_verdict(res.outputs.all_agree, res.metrics, max((m.pairs for m in res.metrics), default=0),
+                                  measured=bool(blocks))
+    if res.verdict == "invalid":
+        res.reasons.insert(0, "fewer than 2 block pairs were valid: the load generator, not the server, limited "
+                              "the blocks")
     return res

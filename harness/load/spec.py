@@ -83,11 +83,30 @@ class AbSpec(_Strict):
     """A/B runs (a scenario with a `candidate:`): the load alternates between baseline and candidate
     in short blocks, in ABBA order, so drift over the run hits both sides alike."""
 
+    schedule: Literal["alternate", "concurrent"] = Field(
+        "alternate", description="alternate: one side at a time, ABBA; concurrent: both sides loaded at once in "
+                                 "each block pair (noise within a block hits both; the loads share the machine)")
     block_s: float = Field(5.0, gt=0, le=3600, description="measured seconds of each block")
     blocks: int | None = Field(None, ge=2, le=500, description="blocks per side; default duration_s / block_s, "
                                                                "at least 2")
     warmup_s: float = Field(0.5, ge=0, le=60, description="seconds at the start of each block left out "
                                                           "(each block opens new connections)")
+    warmup_block_s: float = Field(
+        3.0, ge=0, le=600,
+        description="seconds of unmeasured load on each side before the first pair: a fresh deployment is slower "
+                    "at first (TorchServe's JVM compiles its hot paths over its first ~1000 requests), and the "
+                    "baseline has already answered the checks; 0 = none")
+    thresholds: dict[str, float | dict | None] = Field(
+        default_factory=dict,
+        description="per metric, the paired change that is not yet a regression (0.02 = 2%; null = shown, not "
+                    "judged; {threshold: 0.01, absolute: true}); unnamed metrics keep harness.ab.paired's defaults")
+
+    @model_validator(mode="after")
+    def _known_metrics(self) -> "AbSpec":
+        from harness.ab.paired import ab_thresholds  # lazy: harness.ab imports this module
+
+        ab_thresholds(self.thresholds)  # raises ValueError naming the bad metric or value
+        return self
 
 
 class LoadSpec(_Strict):

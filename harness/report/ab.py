@@ -35,7 +35,9 @@ def ab_markdown(ab: AbResult | None, heading: str = "##") -> list[str]:
              f"baseline `{ab.baseline.scenario}` ({ab.baseline.model}, {ab.baseline.runtime}) · candidate "
              f"`{ab.candidate.scenario}` ({ab.candidate.model}, {ab.candidate.runtime})", ""]
     if ab.blocks:
-        lines += [f"{ab.blocks_per_side} blocks of {ab.block_s:g} s per side, order {ab.order}; difference = "
+        warm = f" after a {ab.warmup_block_s:g} s unmeasured warm-up block each" if ab.warmup_block_s else ""
+        invalid = f"; {len(ab.invalid_blocks)} block(s) INVALID, their pairs left out" if ab.invalid_blocks else ""
+        lines += [f"{ab.blocks_per_side} blocks of {ab.block_s:g} s per side{warm}, order {ab.order}{invalid}; difference = "
                   "candidate − baseline per block pair (relative unless absolute), mean and 95% t interval", "",
                   "| metric | baseline | candidate | paired difference [95%] | pairs | threshold | verdict |",
                   "|---|---:|---:|---:|---:|---:|---|"]
@@ -71,6 +73,10 @@ def ab_cases(suite: ET.Element, cls: str, ab: AbResult | None) -> None:
         case = ET.SubElement(suite, "testcase", classname=f"{cls}.ab", name=f"{m.label}: {m.verdict}", time="0.000")
         if m.verdict == "regression":
             ET.SubElement(case, "failure", type="ab regression", message=f"{m.label}: {m.reason}")
+    if ab.invalid_blocks or ab.verdict == "invalid":
+        case = ET.SubElement(suite, "testcase", classname=f"{cls}.ab", name="load blocks valid", time="0.000")
+        ET.SubElement(case, "error", type="ab invalid", message=f"{len(ab.invalid_blocks)} of {len(ab.blocks)} "
+                      "block(s) INVALID: the load generator, not the server, limited them")
     case = ET.SubElement(suite, "testcase", classname=f"{cls}.ab", name="outputs agree", time="0.000")
     if not ab.outputs.all_agree:
         fail = ET.SubElement(case, "failure", type="ab disagree", message=agreement_line(ab))

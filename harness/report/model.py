@@ -19,7 +19,7 @@ from harness.errors import ConfigError
 from harness.load.result import LoadResult
 from harness.schema import Schema, reading_context
 
-SCHEMA_VERSION = "1.6"
+SCHEMA_VERSION = "1.7"
 # 1.1 (additive): CheckResult.atol/rtol/response_sha256/response_file; Report.trials, load_trials,
 # latency_histograms; report.html and junit.xml beside report.json. See docs/reports.md.
 # 1.2 (additive): Report.runtime (the runtime image, what it ships, what ran, where they differ, and
@@ -32,6 +32,8 @@ SCHEMA_VERSION = "1.6"
 # reports read with none.
 # 1.6 (additive): Report.ab (an A/B run: both sides, per-block figures, the paired verdict per metric and
 # the outputs' agreement; harness.ab.model); older reports read with none.
+# 1.7 (additive): AbResult.warmup_block_s and the A/B verdict "invalid" (under 2 valid block pairs);
+# the paired verdict uses the A/B thresholds (harness.ab.paired.AB_THRESHOLDS, load.ab.thresholds).
 
 
 class Phase(Schema):

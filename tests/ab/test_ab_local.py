@@ -41,7 +41,7 @@ def test_identical_candidate_no_regression_and_outputs_agree(run_scenario, harne
     assert "## A/B: " in (run_dir / "summary.md").read_text()
     assert "A/B" in (run_dir / "report.html").read_text()
     assert not _junit_failures(run_dir)
-    assert json.loads((run_dir / "report.json").read_text())["schema_version"] == "1.6"
+    assert json.loads((run_dir / "report.json").read_text())["schema_version"] == "1.7"
     rc = compare_runs(report, run_dir, report, run_dir)
     assert rc.ab is not None and rc.verdict != "regression"
 
@@ -72,3 +72,32 @@ def test_a_different_model_is_reported_as_disagreement_with_examples(run_scenari
     run_dir = _run_dir(report, harness_options)
     assert "Disagreements" in (run_dir / "summary.md").read_text()
     assert "outputs agree" in _junit_failures(run_dir)
+
+
+def test_invalid_blocks_exit_3_and_trials_multiply_the_pairs(run_scenario, scenario_copy, harness_options):
+    # A generator "busier than 0.01 % of a core" is every generator: every block is INVALID.
+    scenario = scenario_copy("digits-ab.yaml", {"load": {"self_check": {"max_cpu_percent": 0.01},
+                                                         "ab": {"blocks": 2, "block_s": 1, "warmup_block_s": 0.5}}})
+    report = run_scenario(scenario, trials=2)
+    ab = report.ab
+    assert len(ab.blocks) == 8 and ab.blocks_per_side == 4 and ab.order == "ABBAABBA"  # 2 pairs x --trials 2
+    assert ab.verdict == "invalid" and len(ab.invalid_blocks) == 8
+    assert report.exit_code == 3 and not report.passed
+    assert "8 of 8 load block(s) INVALID" in report.error["what"]
+    run_dir = _run_dir(report, harness_options)
+    assert (run_dir / "load" / "ab" / "00-warm-up-candidate" / "result.json").is_file()
+    assert "load blocks valid" in [c.get("name") for c in ET.parse(run_dir / "junit.xml").getroot().iter("testcase")]
+    assert "8 block(s) INVALID" in (run_dir / "summary.md").read_text()
+
+
+def test_concurrent_schedule_loads_both_sides_in_the_same_window(run_scenario, scenario_copy):
+    scenario = scenario_copy("digits-ab.yaml", {"load": {"ab": {"schedule": "concurrent", "blocks": 2, "block_s": 1,
+                                                                "warmup_block_s": 0}}})
+    report = run_scenario(scenario)
+    assert report.passed, report.error
+    ab = report.ab
+    assert ab.order == "A+B A+B" and ab.warmup_block_s == 0 and len(ab.blocks) == 4
+    for pair in (1, 2):
+        a, b = (json.loads(Path(x.result).read_text()) for x in ab.blocks if x.pair == pair)
+        assert a["started_at"] < b["finished_at"] and b["started_at"] < a["finished_at"]  # the windows overlap
+    assert next(m for m in ab.metrics if m.metric == "p50_ms").pairs == 2

@@ -9,7 +9,9 @@ import pytest
 
 from harness.ab.agreement import Source, compare_outputs, rows
 from harness.ab.blocks import abba
-from harness.ab.paired import mean_interval, paired_differences, paired_metric
+from harness.ab.model import AbBlock
+from harness.ab.paired import (AB_THRESHOLDS, ab_thresholds, judge_blocks, mean_interval, overall_verdict,
+                               paired_differences, paired_metric)
 from harness.endpoint import Response
 from harness.errors import ConfigError
 from harness.report.compare.thresholds import MetricThreshold
@@ -123,6 +125,12 @@ def test_candidate_from_another_scenario_file(tmp_path):
     ("load: {users: 1, duration_s: 1, requests: [r.json], ab: {block_s: 1}}\n", "load.ab: an A/B block plan needs"),
     ("candidate: {model: {version: '2'}}\nload: {users: 1, requests: [r.json], stages: [{duration_s: 1, users: 1}], "
      "ab: {}}\n", "drop stages or sweep"),
+    ("candidate: {model: {version: '2'}}\nload: {users: 1, requests: [r.json], ab: {thresholds: {p51_ms: 0.1}}}\n",
+     "unknown metric(s) p51_ms"),
+    ("candidate: {model: {version: '2'}}\nload: {users: 1, requests: [r.json], ab: {thresholds: {p50_ms: -1}}}\n",
+     "a threshold must be >= 0"),
+    ("candidate: {model: {version: '2'}}\nload: {users: 1, requests: [r.json], ab: {thresholds: {p50_ms: fast}}}\n",
+     "load.ab.thresholds"),
 ])
 def test_a_bad_candidate_is_one_config_line_naming_the_field(tmp_path, text, field):
     with pytest.raises(ConfigError) as err:
@@ -150,12 +158,38 @@ def test_harness_lint_lints_the_candidate_too(tmp_path, capsys):
     assert len(out) == 1 and "candidate: " in out[0] and "missing_handler.py" in out[0], out
 
 
-def test_an_ab_run_on_a_cluster_target_is_refused_before_the_cluster_is_reached(tmp_path):
-    from harness.progress import Progress
-    from harness.runner import RunOptions, ScenarioRun
+def test_ab_thresholds_override_only_what_they_name():
+    th = ab_thresholds({"p50_ms": 0.05, "p99_ms": None, "error_rate": {"threshold": 0.02}})
+    assert th["p50_ms"].threshold == 0.05 and th["p99_ms"].threshold is None
+    assert th["error_rate"].threshold == 0.02 and th["error_rate"].absolute  # absolute kept from the default
+    assert th["p95_ms"] == AB_THRESHOLDS["p95_ms"] and ab_thresholds({}) == AB_THRESHOLDS
 
-    spec = load_scenario(_write(tmp_path, "candidate: {model: {version: '2.0'}}\n"))
-    report = ScenarioRun(spec, RunOptions(target="kind", report_dir=tmp_path / "r",
-                                          progress=Progress(quiet=True))).execute()
-    assert report.exit_code == 2 and "local target only" in report.error["what"]
-    assert [p.name for p in report.phases if p.name == "target"] == []
+
+def _blocks(p50s: list[tuple[float, float]], invalid_pairs: set[int] = frozenset()) -> list[AbBlock]:
+    out = []
+    for pair, (a, b) in enumerate(p50s, 1):
+        for side, v in (("baseline", a), ("candidate", b)):
+            out.append(AbBlock(side=side, pair=pair, order=len(out) + 1,
+                               status="INVALID" if pair in invalid_pairs else "PASS",
+                               metrics={"p50_ms": v, "throughput_rps": 1000 / v, "error_rate": 0.0}))
+    return out
+
+
+def test_a_5_percent_slowdown_in_tight_pairs_is_a_regression_at_the_ab_threshold():
+    metrics, reasons = judge_blocks(_blocks([(10.0, 10.5), (10.4, 10.9), (9.8, 10.3), (10.1, 10.6)]), AB_THRESHOLDS)
+    p50 = next(m for m in metrics if m.metric == "p50_ms")
+    assert p50.verdict == "regression" and p50.pairs == 4 and p50.low > 0.02, p50.reason
+    assert any(r.startswith("latency p50: regression") for r in reasons)
+    assert overall_verdict(True, metrics, 4, measured=True) == "regression"
+
+
+def test_pairs_with_an_invalid_block_are_left_out_and_under_2_valid_pairs_is_invalid():
+    metrics, reasons = judge_blocks(_blocks([(10.0, 10.0), (10.0, 30.0), (10.0, 10.1)], invalid_pairs={2}),
+                                    AB_THRESHOLDS)
+    p50 = next(m for m in metrics if m.metric == "p50_ms")
+    assert p50.pairs == 2 and 30.0 not in p50.diffs and abs(p50.mean) < 0.01  # the INVALID pair's +200% is out
+    assert reasons[0].startswith("pair(s) 2 left out")
+    metrics, _ = judge_blocks(_blocks([(10.0, 10.0), (10.0, 10.0)], invalid_pairs={1}), AB_THRESHOLDS)
+    assert overall_verdict(True, metrics, max(m.pairs for m in metrics), measured=True) == "invalid"
+    assert overall_verdict(False, metrics, 1, measured=True) == "disagree"  # different answers say more
+    assert overall_verdict(True, [], 0, measured=False) == "no change"  # no load: outputs only
