@@ -10,7 +10,8 @@ storage-initializer, TorchServe, KServe's front, Locust):
      result is multiplied by zero: the outputs stay the same (checked once per copy); warm every
      deployment with 6 s of load (TorchServe's JVM compiles its hot paths over the first ~1000 requests);
   3. --runs rounds; in each, for every copy (order rotated per round): one paired A/B measurement
-     (harness.ab.blocks: --pairs ABBA block pairs of --block-s seconds), judged by harness.ab.paired
+     (harness.ab.blocks: an unmeasured warm-up block per side, then --pairs ABBA block pairs of
+     --block-s seconds, as harness.ab.run.ab_load runs them), judged by harness.ab.paired
      with the A/B thresholds, as `harness run` judges a scenario with a candidate;
   4. separate runs, judged as `harness compare` judges them (harness.report.compare.compare_runs, its
      default thresholds): a round's baseline blocks as one run of --pairs trials (`harness run
@@ -42,11 +43,12 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from harness.ab.agreement import Source, compare_outputs  # noqa: E402
-from harness.ab.blocks import run_blocks, run_concurrent_blocks  # noqa: E402
+from harness.ab.blocks import run_blocks, run_concurrent_blocks, warm_up_blocks  # noqa: E402
 from harness.ab.model import AbBlock  # noqa: E402
 from harness.ab.paired import ab_thresholds, judge_blocks, overall_verdict  # noqa: E402
 from harness.errors import HarnessError  # noqa: E402
 from harness.load.phase import run_load_phase  # noqa: E402
+from harness.load.spec import AbSpec  # noqa: E402
 from harness.load.result import LoadResult  # noqa: E402
 from harness.predict import predictor_for  # noqa: E402
 from harness.progress import Progress  # noqa: E402
@@ -145,9 +147,15 @@ def measure(args, out: Path) -> None:
                 for s in order[r % len(order):] + order[:r % len(order)]:  # rotated: no copy always first
                     spec, ep = copies[s]
                     t0 = time.monotonic()
+                    sides = {"baseline": (base_spec, base_ep), "candidate": (spec, ep)}
+                    where = out / "blocks" / size / label_of(s) / f"run{r:02d}"
+                    # As harness.ab.run.ab_load: one unmeasured block per side first (the copy sat idle
+                    # while the others ran), then the pairs.
+                    warm = base_spec.load.model_copy(update={"duration_s": AbSpec().warmup_block_s, "warmup_s": 0.0})
+                    warm_up_blocks({k: (sp.model_copy(update={"load": warm}), e) for k, (sp, e) in sides.items()},
+                                   where, quiet)
                     schedule = run_concurrent_blocks if args.schedule == "concurrent" else run_blocks
-                    blocks = schedule({"baseline": (base_spec, base_ep), "candidate": (spec, ep)}, args.pairs,
-                                      out / "blocks" / size / label_of(s) / f"run{r:02d}", quiet)
+                    blocks = schedule(sides, args.pairs, where, quiet)
                     for b in blocks:
                         record(out, {"kind": "block", "size": size, "slowdown": s, "run": r, "side": b.side,
                                      "pair": b.pair, "order": b.order, "status": b.result.verdict.status,

@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Iterator
 
 from harness.ab.run import ab_load, ab_result, deploy_candidate
+from harness.rollout.run import check_rollout_target, rollout_phase
 from harness.errors import (
     EXIT_OK, DeployError, HarnessError, InternalError, Interrupted, InvalidMeasurement, ModelFailed, Verdict,
 )
@@ -126,6 +127,10 @@ class ScenarioRun:
             storage_emulator_host=self.options.storage_emulator_host, kubeconfig=self.options.kubeconfig,
             context=self.options.context, keep_on_fail=self.options.keep_on_fail,
             keep_cluster=self.options.keep_cluster)
+        if self.options.run_load:  # load.generator: cluster on a target that cannot run it: before any work
+            from harness.kube.load_pods import check_scenario
+
+            check_scenario(self.spec, self.options.target)
         target = self.target = make_target(self.options.target, settings)
         with self._phase("target", f"reaching the {target.name} target"):
             stack.enter_context(target)
@@ -212,6 +217,10 @@ class ScenarioRun:
                               f"check {what} passed" if answered is not None else what)
 
     def _load(self) -> None:
+        if self.spec.rollout is not None:  # the candidate as a new revision of this InferenceService, under load
+            if self.options.run_load:  # --no-load: no rollout either (it is judged on its load)
+                rollout_phase(self)
+            return
         if self.candidate is not None:
             self._ab()
             return
@@ -224,7 +233,7 @@ class ScenarioRun:
                 if trials > 1:
                     self.progress.say(f"  load trial {i + 1}/{trials}")
                 out = self.run_dir / "load" / f"trial{i + 1}" if trials > 1 else self.run_dir / "load"
-                result = run_load_phase(self.spec, self.endpoint, out, self.progress)
+                result = run_load_phase(self.spec, self.endpoint, out, self.progress, self.target)
                 results.append(result)
                 self.report.latency_histograms += latency_histograms(result, i + 1)
                 self.report.load, self.report.trials = results[0], trials
@@ -258,12 +267,13 @@ class ScenarioRun:
         stack = ExitStack()
         try:
             self._lint()
+            check_rollout_target(self.spec, self.options.target)
             target = self._enter_target(stack)
             self._archive_and_upload(target)
             self._deploy(target)
             with predictor_for(self.endpoint) as predictor:
                 self._warm_up(predictor)
-            if self.spec.candidate_scenario is not None:
+            if self.spec.candidate_scenario is not None and self.spec.rollout is None:
                 self.candidate = deploy_candidate(self, stack)
             yield self.endpoint
         finally:
@@ -274,6 +284,7 @@ class ScenarioRun:
         checks_ok = all(c.passed for c in self.report.checks)
         ab = self.report.ab
         ab_ok = ab is None or not (ab.failed or ab.invalid_blocks or ab.verdict == "invalid")
+        ab_ok = ab_ok and (self.report.rollout is None or self.report.rollout.passed)
         return checks_ok and ab_ok and all(trial_passed(r) for r in self.report.load_results())
 
     def record_error(self, exc: HarnessError) -> None:
@@ -328,6 +339,11 @@ class ScenarioRun:
                 f"{len(failed)} of {len(self.report.checks)} check(s) failed; {first.name}: "
                 f"{first.diff[0] if first.diff else 'failed'}", where=first.request,
                 hint=f"compare the saved response {first.response_file or ''} with {first.expect or 'the expected status'}")
+        ro = self.report.rollout
+        if ro is not None and not ro.passed:
+            return ModelFailed(f"rollout {ro.outcome}: {ro.reasons[0] if ro.reasons else 'failed'}",
+                               where=str(self.run_dir / "load" / "rollout-requests.jsonl"),
+                               hint="see the rollout section of summary.md or report.html")
         ab = self.report.ab
         if ab is not None and ab.failed:
             return ModelFailed(f"A/B: the candidate {'answers differently' if ab.verdict == 'disagree' else 'regresses'}"

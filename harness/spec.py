@@ -15,9 +15,11 @@ import yaml
 from pydantic import (BaseModel, BeforeValidator, ConfigDict, Field, PrivateAttr, ValidationError, ValidationInfo,
                       field_validator, model_validator)
 
+from harness.ab.paired import ab_thresholds
 from harness.errors import ConfigError
 from harness.load.spec import LoadSpec, non_empty_path
 from harness.report.responses import response_filename
+from harness.rollout.spec import RolloutSpec
 from harness.runtimes.kserve.image import DEFAULT_IMAGE as DEFAULT_MODELSERVER_IMAGE
 from harness.runtimes.kserve.image import IMAGES as MODELSERVER_IMAGES
 from harness.runtimes.kserve.image import ModelServerImage
@@ -450,6 +452,9 @@ class ScenarioSpec(Strict):
     candidate: CandidateSpec | None = Field(
         None, description="A/B run: deploy this version beside the model, compare outputs and alternate the load "
                           "between both (local target)")
+    rollout: RolloutSpec | None = Field(
+        None, description="roll the candidate out as a new revision of the running InferenceService under load "
+                          "(cluster targets; needs candidate: and load:; harness/rollout/)")
 
     # Set by load_scenario: where the YAML came from (not part of the file format).
     source: Path | None = Field(None, exclude=True)
@@ -511,6 +516,23 @@ class ScenarioSpec(Strict):
     def _ab_needs_a_candidate(self) -> "ScenarioSpec":
         if self.load is not None and self.load.ab is not None and self.candidate is None:
             raise ValueError("load.ab: an A/B block plan needs a candidate: section (the version to compare with)")
+        if self.load is not None and self.load.ab is not None:
+            try:
+                ab_thresholds(self.load.ab.thresholds)
+            except ValueError as exc:
+                raise ValueError(f"load.ab.thresholds: {exc}") from exc
+        return self
+
+    @model_validator(mode="after")
+    def _rollout_needs_a_candidate_and_load(self) -> "ScenarioSpec":
+        if self.rollout is None:
+            return self
+        if self.candidate is None:
+            raise ValueError("rollout: needs a candidate: section (the new revision to roll out)")
+        if self.load is None:
+            raise ValueError("rollout: needs a load: section (its requests are kept running through the rollout)")
+        if self.load.ab is not None:
+            raise ValueError("rollout: and load.ab together: a scenario is an A/B run or a rollout, not both")
         return self
 
     @property
@@ -593,7 +615,7 @@ def _candidate_scenario(raw: dict, spec: ScenarioSpec, path: Path) -> ScenarioSp
             raise ConfigError("candidate.scenario names a scenario with a candidate: of its own", where=str(c.scenario),
                               hint="a candidate is one version: drop its candidate: section")
     else:
-        craw = {k: v for k, v in raw.items() if k not in ("candidate", "load")}  # the baseline's load drives both
+        craw = {k: v for k, v in raw.items() if k not in ("candidate", "load", "rollout")}  # the baseline's load drives both
         # A name and storage place of its own: the candidate is uploaded beside the baseline, never over it.
         craw["name"] = f"{spec.name[:190]}-candidate"
         craw["model"] = _deep_merge(raw["model"], c.model or {})

@@ -13,6 +13,8 @@ from __future__ import annotations
 
 import math
 
+from pydantic import ValidationError
+
 from harness.ab.model import AbBlock, PairedMetric
 from harness.report.compare.statistics import t975
 from harness.report.compare.thresholds import MetricThreshold
@@ -48,7 +50,10 @@ def ab_thresholds(overrides: dict[str, float | dict | None]) -> dict[str, Metric
             value = {"threshold": value}
         if not isinstance(value, dict):
             raise ValueError(f"thresholds.{name}: give a number, null or {{threshold: N, absolute: true}}")
-        out[name] = MetricThreshold.model_validate({**out[name].model_dump(), **value})
+        try:
+            out[name] = MetricThreshold.model_validate({**out[name].model_dump(), **value})
+        except ValidationError as exc:
+            raise ValueError(f"{name}: {exc.errors()[0]['msg'].removeprefix('Value error, ')}") from None
     return out
 
 

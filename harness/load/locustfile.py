@@ -7,6 +7,10 @@ run; every request is recorded raw (intended send time, actual send time, comple
 bytes, error message) into records-<pid>.jsonl in the plan's out_dir; a status-<pid>.json is
 rewritten every second for the runner's progress and self-check; when this process's share of
 the work is done it flushes, marks itself finished and quits (a worker's quit tells the master).
+In-cluster load (harness.kube.load_pods) runs this file unchanged in the official Locust image:
+HARNESS_LOAD_INDEX gives a standalone pod its share, and the plan's `upload` makes `_finish` put
+records and status under the run's storage prefix (GCS JSON API, urllib; STORAGE_EMULATOR_HOST,
+else the GKE metadata server's token).
 
 Open loop: request k of process w (of N) is due at stage_start + (k*N + w) / rate. It is sent
 from its own greenlet, so a slow server never lowers the offered rate; when `max_in_flight`
@@ -101,6 +105,7 @@ class _State:
         self.schedule_done = False
         self.schedule_started = False
         self.unsent = 0
+        self.spawned = 0  # open loop: sends spawned whose greenlet has not started yet (not in in_flight)
         self.cpu0 = None
         self.cpu_last = None
         self.cpu_percent_last = 0.0
@@ -278,7 +283,8 @@ class OpenLoopUser(_Base):
                     STATE.record([si, warm, t_int, t, t, -1, 0,
                                   f"dropped: {max_in_flight} requests already awaiting an answer"])
                 else:
-                    gevent.spawn(_send, seq, si, warm, t_int)
+                    STATE.spawned += 1
+                    gevent.spawn(_spawned_send, seq, si, warm, t_int)
                 k += 1
         _wait_drained()
         STATE.schedule_done = True
@@ -336,9 +342,15 @@ def _begin() -> None:
         STATE.write_status()  # the runner schedules its server scrapes from t0
 
 
+def _spawned_send(seq: int, stage: int, warm: int, t_int: float) -> None:
+    STATE.spawned -= 1
+    _send(seq, stage, warm, t_int)
+
+
 def _wait_drained() -> None:
     deadline = now() + DRAIN_S
-    while STATE.in_flight and now() < deadline:
+    # A send spawned last may not have started yet: it is not in in_flight, but it is not done either.
+    while (STATE.in_flight or STATE.spawned) and now() < deadline:
         gevent.sleep(0.01)
 
 
@@ -373,6 +385,57 @@ def _finish() -> None:
     STATE.finished = True
     STATE.flush()
     STATE.write_status()
+    if PLAN.get("upload"):
+        _upload_results(PLAN["upload"])
+
+
+def _gcs_token() -> str | None:
+    """No token for an emulator; on GKE the node's (or Workload Identity's) from the metadata server."""
+    if os.environ.get("STORAGE_EMULATOR_HOST"):
+        return None
+    import urllib.request
+
+    req = urllib.request.Request(
+        "http://metadata.google.internal/computeMetadata/v1/instance/service-accounts/default/token",
+        headers={"Metadata-Flavor": "Google"})
+    with urllib.request.urlopen(req, timeout=10) as resp:
+        return json.load(resp)["access_token"]
+
+
+def _upload_results(upload: dict) -> None:
+    """In-cluster load: put this process's records and status under the run's storage prefix
+    (GCS JSON API, stdlib only: the official Locust image has nothing else to offer)."""
+    import urllib.parse
+    import urllib.request
+
+    host = (os.environ.get("STORAGE_EMULATOR_HOST") or "https://storage.googleapis.com").rstrip("/")
+    if "://" not in host:
+        host = "http://" + host
+    token = _gcs_token()
+    tag = os.environ.get("HARNESS_LOAD_INDEX", "0")
+    for local, kind in ((STATE.path, "records"), (STATE.status_path, "status")):
+        if not os.path.exists(local):
+            continue
+        name = f"{upload['prefix'].strip('/')}/{kind}-{tag}.{'jsonl' if kind == 'records' else 'json'}"
+        url = (f"{host}/upload/storage/v1/b/{urllib.parse.quote(upload['bucket'], safe='')}/o"
+               f"?uploadType=media&name={urllib.parse.quote(name, safe='')}")
+        with open(local, "rb") as f:
+            data = f.read()
+        headers = {"Content-Type": "application/octet-stream"}
+        if token:
+            headers["Authorization"] = f"Bearer {token}"
+        for attempt in range(5):
+            try:
+                with urllib.request.urlopen(urllib.request.Request(url, data=data, headers=headers, method="POST"),
+                                            timeout=60) as resp:
+                    resp.read()
+                break
+            except OSError as exc:
+                if attempt == 4:
+                    print(f"harness: upload of {name} failed: {exc}", flush=True)
+                    raise
+                gevent.sleep(1.0 + attempt)
+    print(f"harness: uploaded records and status to gs://{upload['bucket']}/{upload['prefix']}", flush=True)
 
 
 @events.test_start.add_listener
@@ -381,7 +444,9 @@ def _on_test_start(environment, **_kw) -> None:
     if isinstance(runner, MasterRunner):
         return
     STATE.role = "worker" if isinstance(runner, WorkerRunner) else "local"
-    STATE.index = max(0, int(getattr(runner, "worker_index", 0) or 0)) % PROCESSES
+    # In-cluster load (harness.kube.load_pods): standalone pods, each told its share by its env.
+    index = os.environ.get("HARNESS_LOAD_INDEX") or getattr(runner, "worker_index", 0) or 0
+    STATE.index = max(0, int(index)) % PROCESSES
     c = os.times()
     STATE.cpu0 = (c.user + c.system, time.perf_counter())
     STATE.cpu_last = STATE.cpu0

@@ -15,7 +15,8 @@ from harness.spec import ScenarioSpec
 from harness.endpoint import Endpoint
 
 
-def run_load_phase(spec: ScenarioSpec, endpoint: Endpoint, out_dir: Path, progress: Progress) -> LoadResult:
+def run_load_phase(spec: ScenarioSpec, endpoint: Endpoint, out_dir: Path, progress: Progress,
+                   target=None) -> LoadResult:
     last = [0.0]
 
     def report(p: LoadProgress) -> None:
@@ -29,7 +30,13 @@ def run_load_phase(spec: ScenarioSpec, endpoint: Endpoint, out_dir: Path, progre
     # Only TorchServe batches across requests; the ModelServer runs each request on its own.
     expected = (ExpectedBatching(batch_size=ts.batch_size, max_batch_delay_ms=ts.max_batch_delay_ms)
                 if spec.runtime == "torchserve" else None)
-    result = run_load(spec.load, endpoint, spec.load.read_bodies(), out_dir, report, expected=expected)
+    run_factory = None
+    if spec.load.generator == "cluster":  # Locust as pods in the run's namespace
+        from harness.kube.load_pods import cluster_load_for, make_cluster_run
+
+        run_factory = make_cluster_run(cluster_load_for(target, spec))
+    result = run_load(spec.load, endpoint, spec.load.read_bodies(), out_dir, report, expected=expected,
+                      run_factory=run_factory)
     for step in result.steps:
         c = step.client
         lat = c.latency_ms

@@ -36,11 +36,13 @@ from harness.load.result import GeneratorProcess, LoadResult, ServerFigures, Ste
 from harness.load.server_metrics import ServerProbe, Snapshot, window
 from harness.load.slo import judge_run, judge_step
 from harness.load.spec import LoadSpec, StagePlan
+from harness.load.tunnel_check import check_step as check_tunnel
 from harness.procs import ProcessGroup
 from harness.endpoint import Endpoint
 from harness.waits import free_port
 
 LOCUSTFILE = Path(__file__).with_name("locustfile.py")
+_OWN = psutil.Process()  # the harness itself (a port-forward relays through it)
 STARTUP_GRACE_S = 25.0  # Locust start-up (and, distributed, workers joining) beyond the plan's time
 
 
@@ -185,6 +187,7 @@ class _Run:
         self.snapshots: list[Snapshot] = []
         self.scrape_errors: list[str] = []
         self.machine_cpu: list[float] = []
+        self.own_cpu: list[float] = []  # this process: it relays a port-forward's bytes (harness.load.tunnel_check)
         self.problems: list[str] = []
         self.t0: float | None = None
 
@@ -211,6 +214,7 @@ class _Run:
         groups = _locust_groups(self.spec, self.run_dir, env)
         self._scrape()
         psutil.cpu_percent(interval=None)
+        _OWN.cpu_percent(interval=None)
         started = time.monotonic()
         deadline = started + self.planned_s + self.spec.timeout_s + STARTUP_GRACE_S + (10.0 if self.spec.workers > 1 else 0)
         try:
@@ -257,6 +261,7 @@ class _Run:
                 next_scrape = now_m + self.spec.scrape_interval_s
             if now_m >= next_progress:
                 self.machine_cpu.append(psutil.cpu_percent(interval=None))
+                self.own_cpu.append(_OWN.cpu_percent(interval=None))
                 if self.progress:
                     self.progress(LoadProgress(
                         run=self.index, runs=self.count, label=", ".join(s.label for s in self.stages),
@@ -276,7 +281,7 @@ def _snapshot_at(snaps: list[Snapshot], t: float) -> Snapshot | None:
 
 def run_load(load_spec: LoadSpec, endpoint: Endpoint, bodies: list[bytes], out_dir: Path,
              progress: Callable[[LoadProgress], None] | None = None, *,
-             expected: ExpectedBatching | None = None) -> LoadResult:
+             expected: ExpectedBatching | None = None, run_factory: Callable[..., "_Run"] | None = None) -> LoadResult:
     """Run the load a scenario describes and judge it.
 
     Args:
@@ -288,6 +293,8 @@ def run_load(load_spec: LoadSpec, endpoint: Endpoint, bodies: list[bytes], out_d
         progress: called with a `LoadProgress` about twice a second while Locust runs.
         expected: the batch size and delay the scenario configured; a mismatch with what the
             management API reports is a FAIL with that cause.
+        run_factory: makes each Locust run (default `_Run`, local processes); in-cluster load
+            passes harness.kube.load_pods.make_cluster_run(...).
 
     Returns:
         A `LoadResult`: one `StepResult` per step (plain run: 1; stages: one per stage; sweep:
@@ -317,7 +324,8 @@ def run_load(load_spec: LoadSpec, endpoint: Endpoint, bodies: list[bytes], out_d
     try:
         for ri, stages in enumerate(runs):
             run_dir = out_dir / (f"run{ri + 1}" if len(runs) > 1 else "run")
-            run = _Run(load_spec, endpoint, stages, run_dir, probe, progress, ri, len(runs))
+            # run_factory: harness.kube.load_pods.make_cluster_run for `load.generator: cluster`
+            run = (run_factory or _Run)(load_spec, endpoint, stages, run_dir, probe, progress, ri, len(runs))
             sampler = sampler_for(endpoint).start()  # the predictor pod's GPU on a cluster, NVML locally
             try:
                 run.execute(bodies)
@@ -391,6 +399,13 @@ def _steps_of(run: _Run, spec: LoadSpec, gpu, description, description_error, ex
         lo, hi = acc, acc + plan.warmup_s + plan.duration_s
         step_intervals = [iv for iv in all_intervals if lo - 1e-9 <= iv.t_s < hi] if len(run.stages) > 1 else all_intervals
         step_death = death if any(g.status == fig.STATUS_TRANSPORT for g in errors) else None
+        tunnel = check_tunnel(run.endpoint.info, client, server,
+                              through_port_forward=getattr(run, "through_port_forward", None),
+                              relay_cpu_percent=sum(run.own_cpu) / len(run.own_cpu) if run.own_cpu else None,
+                              max_cpu_percent=spec.self_check.max_cpu_percent)
+        if tunnel:  # the port-forward, not the server, limited it (harness.load.tunnel_check)
+            check.reasons.append(tunnel)
+            check.valid = False
         verdict = judge_step(client, errors, check, slo=spec.slo, death=step_death, server=server, gpu=gpu,
                              expect_gpu=spec.expect_gpu)
         steps.append(StepResult(index=first_index + si, label=plan.label, mode=spec.mode, warmup_s=plan.warmup_s,

@@ -23,6 +23,7 @@ from harness.load.result import Interval, LoadResult, ServerWindow, StepResult
 from harness.load.summary import stage_columns
 from harness.ab.model import AbResult
 from harness.report.ab import agreement_line, fmt_paired, value_with_unit
+from harness.report.rollout import rollout_html
 from harness.report.gpu import gpu_summary, source_text
 from harness.report.model import LatencyHistogram, Report
 from harness.report.plots import Band, Series, bar_chart, histogram, line_chart
@@ -605,7 +606,8 @@ def ab_html(ab: AbResult | None) -> str:
 def render_html(report: Report) -> str:
     """The whole report.html for one run."""
     sc = report.scenario.get("name")
-    body = [_banner(report), _lint_warnings(report), _checks(report), ab_html(report.ab), _runtime(report),
+    body = [_banner(report), _lint_warnings(report), _checks(report), ab_html(report.ab), rollout_html(report.rollout),
+            _runtime(report),
             load_html(report.load_results(), report.latency_histograms), _cold_start(report), _phases(report),
             _environment(report), _links(report),
             f'<footer>kserve-harness report · schema {esc(report.schema_version)} · re-render with '

@@ -15,6 +15,7 @@ import xml.etree.ElementTree as ET
 from harness.errors import is_verdict
 from harness.load.result import LoadResult
 from harness.report.ab import ab_cases
+from harness.report.rollout import rollout_cases
 from harness.report.model import Report
 
 
@@ -49,6 +50,7 @@ def render_junit(report: Report) -> str:
 
     load_cases(suite, cls, report.load_results())
     ab_cases(suite, cls, report.ab)
+    rollout_cases(suite, cls, report.rollout)
 
     cases = suite.findall("testcase")
     suite.set("tests", str(len(cases)))

@@ -7,6 +7,7 @@ from __future__ import annotations
 from harness.load.summary import render_load_markdown
 from harness.report.gpu import gpu_summary
 from harness.report.ab import ab_markdown
+from harness.report.rollout import rollout_markdown
 from harness.report.model import ColdStart, Report, RuntimeInfo
 from harness.report.runtime import path_sentence, rows, runtime_name
 
@@ -52,6 +53,7 @@ def render_summary(report: Report) -> str:
             if c.diff:
                 lines += [f"### {c.name}: differences", "", "```", *c.diff, "```", ""]
     lines += ab_markdown(report.ab)
+    lines += rollout_markdown(report.rollout)
     lines += render_load_markdown(report.load_results())
     lines += _gpu_section(report.load_results())
     env = report.environment

@@ -17,9 +17,10 @@ from pydantic import Field, PrivateAttr, ValidationError
 from harness.ab.model import AbResult
 from harness.errors import ConfigError
 from harness.load.result import LoadResult
+from harness.rollout.model import RolloutResult
 from harness.schema import Schema, reading_context
 
-SCHEMA_VERSION = "1.7"
+SCHEMA_VERSION = "1.8"
 # 1.1 (additive): CheckResult.atol/rtol/response_sha256/response_file; Report.trials, load_trials,
 # latency_histograms; report.html and junit.xml beside report.json. See docs/reports.md.
 # 1.2 (additive): Report.runtime (the runtime image, what it ships, what ran, where they differ, and
@@ -34,6 +35,7 @@ SCHEMA_VERSION = "1.7"
 # the outputs' agreement; harness.ab.model); older reports read with none.
 # 1.7 (additive): AbResult.warmup_block_s and the A/B verdict "invalid" (under 2 valid block pairs);
 # the paired verdict uses the A/B thresholds (harness.ab.paired.AB_THRESHOLDS, load.ab.thresholds).
+# 1.8 (additive): `rollout` (RolloutResult), a rollout under load (harness.rollout).
 
 
 class Phase(Schema):
@@ -143,6 +145,7 @@ class Report(Schema):
     lint_warnings: list[dict[str, Any]] = Field(default_factory=list)  # LintError.to_dict() of each warning
     cold_start: ColdStart | None = None
     ab: AbResult | None = None  # an A/B run (a scenario with a candidate:)
+    rollout: RolloutResult | None = None  # a rollout under load (a scenario with rollout:), since 1.8
 
     # fields a tolerant read dropped ("Model.field"); set by load_report, never written
     _unknown_fields: list[str] = PrivateAttr(default_factory=list)

@@ -41,7 +41,7 @@ def test_identical_candidate_no_regression_and_outputs_agree(run_scenario, harne
     assert "## A/B: " in (run_dir / "summary.md").read_text()
     assert "A/B" in (run_dir / "report.html").read_text()
     assert not _junit_failures(run_dir)
-    assert json.loads((run_dir / "report.json").read_text())["schema_version"] == "1.7"
+    assert json.loads((run_dir / "report.json").read_text())["schema_version"] == "1.8"
     rc = compare_runs(report, run_dir, report, run_dir)
     assert rc.ab is not None and rc.verdict != "regression"
 

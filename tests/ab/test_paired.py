@@ -125,11 +125,11 @@ def test_candidate_from_another_scenario_file(tmp_path):
     ("load: {users: 1, duration_s: 1, requests: [r.json], ab: {block_s: 1}}\n", "load.ab: an A/B block plan needs"),
     ("candidate: {model: {version: '2'}}\nload: {users: 1, requests: [r.json], stages: [{duration_s: 1, users: 1}], "
      "ab: {}}\n", "drop stages or sweep"),
-    ("candidate: {model: {version: '2'}}\nload: {users: 1, requests: [r.json], ab: {thresholds: {p51_ms: 0.1}}}\n",
+    ("candidate: {model: {version: '2'}}\nload: {users: 1, duration_s: 1, requests: [r.json], ab: {thresholds: {p51_ms: 0.1}}}\n",
      "unknown metric(s) p51_ms"),
-    ("candidate: {model: {version: '2'}}\nload: {users: 1, requests: [r.json], ab: {thresholds: {p50_ms: -1}}}\n",
+    ("candidate: {model: {version: '2'}}\nload: {users: 1, duration_s: 1, requests: [r.json], ab: {thresholds: {p50_ms: -1}}}\n",
      "a threshold must be >= 0"),
-    ("candidate: {model: {version: '2'}}\nload: {users: 1, requests: [r.json], ab: {thresholds: {p50_ms: fast}}}\n",
+    ("candidate: {model: {version: '2'}}\nload: {users: 1, duration_s: 1, requests: [r.json], ab: {thresholds: {p50_ms: fast}}}\n",
      "load.ab.thresholds"),
 ])
 def test_a_bad_candidate_is_one_config_line_naming_the_field(tmp_path, text, field):

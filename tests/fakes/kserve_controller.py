@@ -46,6 +46,7 @@ from pathlib import Path
 from typing import Callable, Union
 
 from tests.fakes.kserve_kubelet import NODE_NAME, FakePodRunner, KubeletSettings, PodHooks
+from tests.fakes.kserve_rollout import RollingUpdates
 from tests.fakes.kserve_objects import (
     ISVC_LABEL, ISVC_RESOURCE, STORAGE_INITIALIZER_IMAGE, install_kserve, is_custom_predictor, pod_spec_errors,
     propagate_status, render_custom_predictor_pod, render_predictor_pod, select_runtime,
@@ -136,6 +137,7 @@ class FakeKServeController:
         self._queue_cv = threading.Condition()
         self._pending: dict[tuple[str, str], float] = {}
         self._reconciler = threading.Thread(target=self._reconcile_loop, name="fake-kserve reconcile", daemon=True)
+        self.rollouts = RollingUpdates(self)  # spec changes: the predictor Deployment's rolling update
 
     # --- lifecycle ------------------------------------------------------------------------------
     def start(self) -> "FakeKServeController":
@@ -158,6 +160,7 @@ class FakeKServeController:
         self._stopped.set()
         for listener in self._listeners:
             listener.close()
+        self.rollouts.stop()
         self._listeners = []
         with self._queue_cv:
             self._queue_cv.notify_all()
@@ -245,10 +248,16 @@ class FakeKServeController:
             self._stop_pods(lambda r: r.pod["metadata"]["ownerReferences"][0]["uid"] == event.object["metadata"]["uid"])
             return
         if event.type != ADDED:
-            return  # spec updates are not rolled out by this fake (the harness never updates)
+            self.rollouts.on_isvc_modified(event.object)  # a spec change rolls out (tests.fakes.kserve_rollout)
+            return
         isvc = event.object
         ns, name = event.namespace, event.name
         self.mark(ns, name, "isvc-created")
+        self.rollouts.created(isvc)
+        self._start_predictor_pod(isvc, ns, name)
+
+    def _start_predictor_pod(self, isvc: dict, ns: str, name: str) -> None:
+        """Create the predictor pod of the InferenceService's current spec and start its kubelet."""
         pod = self._render_pod(isvc, ns, name)
         if pod is None:
             return
@@ -305,6 +314,8 @@ class FakeKServeController:
                       if ref.get("kind") == "InferenceService"), None)
         if owner is not None:
             self._enqueue(event.namespace, owner["name"])
+            if event.type != DELETED:
+                self.rollouts.settle(event.namespace, owner["name"])
 
     def _enqueue(self, namespace: str, name: str) -> None:
         """Reconcile this InferenceService's status `reconcile_delay_s` from now (changes coalesce)."""

@@ -117,6 +117,8 @@ class _Session:
     async def _pump(self, index: int, reader: asyncio.StreamReader) -> None:
         """Target -> client, until the target closes its side."""
         while data := await reader.read(_CHUNK):
+            if self.store.port_forward_delay_s:  # a slow tunnel, simulated (FakeKubeStore.port_forward_delay_s)
+                await asyncio.sleep(self.store.port_forward_delay_s)
             await self.ws.send_bytes(bytes([2 * index]) + data)
 
     async def _receive(self) -> None:

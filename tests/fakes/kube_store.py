@@ -79,6 +79,8 @@ class FakeKubeStore:
         self._next_sink = 0
         self._logs: dict[tuple[str, str, str], ContainerLog] = {}
         self._forwards: dict[tuple[str, str, int], Address] = {}
+        # Simulated (rule, not timing): a slow port-forward tunnel holds each chunk it returns this long.
+        self.port_forward_delay_s = 0.0
         for ns in DEFAULT_NAMESPACES:
             self.create("namespaces", {"metadata": {"name": ns}})
 

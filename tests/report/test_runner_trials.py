@@ -26,7 +26,7 @@ def fake_load_phase(monkeypatch):
     calls: list[Path] = []
     slow = {"factor": 1.0}
 
-    def run_load_phase(spec, endpoint, out_dir, progress):
+    def run_load_phase(spec, endpoint, out_dir, progress, target=None):
         calls.append(Path(out_dir))
         rng = np.random.default_rng(len(calls))
         p95_slo = 60.0 if slow["factor"] == 1.0 else 1.0

@@ -1,0 +1,62 @@
+"""A rollout's result in report.json (`rollout`): what happened, per side and per time window."""
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import Field
+
+from harness.load.result import Percentiles, SloCheck
+from harness.schema import Schema
+
+Side = Literal["baseline", "candidate", "unknown"]
+
+
+class _M(Schema):
+    pass
+
+
+class RolloutRecord(_M):
+    """One request of the rollout load (kept in load/rollout-requests.jsonl, not in report.json)."""
+
+    t: float = Field(description="seconds since the load started, at the answer")
+    side: Side = Field(description="the revision whose pod served the connection")
+    pod: str | None = None
+    ok: bool
+    latency_ms: float
+    error: str | None = None
+
+
+class SideFigures(_M):
+    side: Side
+    pods: list[str] = Field(default_factory=list)
+    requests: int = 0
+    errors: int = 0
+    latency_ms: Percentiles = Field(default_factory=Percentiles)
+
+
+class RolloutWindow(_M):
+    start_s: float
+    requests: dict[str, int] = Field(default_factory=dict, description="side -> answers in this window")
+    errors: dict[str, int] = Field(default_factory=dict, description="side -> failed requests in this window")
+    p50_ms: dict[str, float] = Field(default_factory=dict, description="side -> p50 latency of its 2xx answers")
+
+
+class RolloutResult(_M):
+    strategy: Literal["rolling"] = "rolling"
+    on_success: Literal["promote", "rollback"] = "promote"
+    outcome: Literal["promoted", "rolled back", "failed"] = Field(
+        "failed", description="promoted: the candidate serves; rolled back: the baseline serves again (by request, "
+                              "or because the new revision failed); failed: the harness could not tell")
+    passed: bool = False
+    reasons: list[str] = Field(default_factory=list, description="why it did not pass, one line each")
+    cause: str | None = Field(None, description="the new revision's failure, named (e.g. CrashLoopBackOff)")
+    baseline_pods: list[str] = Field(default_factory=list)
+    candidate_pods: list[str] = Field(default_factory=list)
+    patched_at_s: float | None = Field(None, description="when the predictor was patched (seconds since the load start)")
+    settled_at_s: float | None = Field(None, description="when the rollout settled: one revision left serving")
+    failed_requests: int = Field(0, description="failed requests from the patch to the end of the load")
+    sides: list[SideFigures] = Field(default_factory=list)
+    windows: list[RolloutWindow] = Field(default_factory=list)
+    candidate_slo: list[SloCheck] = Field(default_factory=list, description="the candidate's SLO on the requests "
+                                                                            "it served")
+    errors: list[str] = Field(default_factory=list, description="distinct error texts (first 10)")

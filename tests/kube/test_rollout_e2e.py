@@ -1,0 +1,87 @@
+"""Rollout under load on the FAKE cluster (`--target kubeconfig`, issue 12.4): the candidate replaces
+the running InferenceService's predictor while the harness's own clients keep sending through a
+Service-like port-forward; the fake KServe rolls the predictor Deployment (tests.fakes.kserve_rollout:
+new pod Ready, then the old one drained and removed). Fixtures and the cleanup check are
+test_emulator_e2e's."""
+from __future__ import annotations
+
+from harness.kube.naming import isvc_name
+from tests.kube import test_emulator_e2e as e2e
+from tests.kube.rollout_scenario import rollout_scenario
+
+fake_cluster = e2e.fake_cluster  # the fixture, shared
+
+
+def test_clean_rolling_update_under_load_has_no_failed_request_and_promotes(fake_cluster, tmp_path):
+    cluster = fake_cluster()
+    isvcs = cluster.kube.store.subscribe("inferenceservices")
+    outcome = cluster.run(rollout_scenario(tmp_path), run_load=True)
+    report = outcome.report
+    ro = report.rollout
+    assert report.error is None and report.passed and report.exit_code == 0, (report.error, ro and ro.reasons)
+    assert ro.outcome == "promoted" and ro.passed and ro.failed_requests == 0, ro.reasons
+    base, cand = ro.sides[0], ro.sides[1]
+    assert base.side == "baseline" and cand.side == "candidate"
+    assert base.requests > 0 and cand.requests > 0 and base.errors == cand.errors == 0
+    assert len(ro.baseline_pods) == 1 and len(ro.candidate_pods) == 1
+    assert ro.baseline_pods != ro.candidate_pods
+    assert all(c.passed for c in ro.candidate_slo) and {c.name for c in ro.candidate_slo} == {"p99_ms", "error_rate"}
+    # The old pod was drained (out of the endpoints, still serving), then removed; the new one stays.
+    drained = [m.name for m in cluster.controller.find("pod-draining", outcome.namespace)]
+    assert drained == ro.baseline_pods
+    # The InferenceService's predictor now reads the candidate's files (one spec update).
+    uris = []
+    while (event := isvcs.get(timeout=0)) is not None:
+        if event.object["metadata"]["name"] == isvc_name("digits-rollout"):
+            uris.append(event.object["spec"]["predictor"]["model"]["storageUri"])
+    isvcs.close()
+    assert uris[0].endswith("/digits-rollout") and uris[-1].endswith("/digits-rollout-candidate")
+    # Windows: the baseline answers before the patch, the candidate after the rollout settled.
+    first = next(w for w in ro.windows if w.requests)
+    assert set(first.requests) == {"baseline"}
+    assert "candidate" in ro.windows[-1].requests and "baseline" not in ro.windows[-1].requests
+    assert (outcome.run_dir / "load" / "rollout-requests.jsonl").is_file()
+    md = (outcome.run_dir / "summary.md").read_text()
+    assert "## Rollout" in md and "promoted" in md
+    junit = (outcome.run_dir / "junit.xml").read_text()
+    assert "rollout: no failed request" in junit
+    cluster.assert_cleaned_up(outcome)
+
+
+def test_crashing_new_revision_keeps_traffic_on_the_old_pod_and_fails_the_run(fake_cluster, tmp_path):
+    cluster = fake_cluster()
+    outcome = cluster.run(rollout_scenario(tmp_path, candidate={"model": {"handler": str(e2e.CRASHING_HANDLER)}}),
+                          run_load=True)
+    report = outcome.report
+    ro = report.rollout
+    assert report.exit_code == 1 and not report.passed and ro is not None, report.error
+    assert ro.outcome == "rolled back" and not ro.passed
+    assert "CrashLoopBackOff" in ro.cause and "crashes on purpose" in ro.cause, ro.cause
+    what = report.error["what"]
+    assert what.startswith("rollout rolled back: new revision failed: kserve-container is in CrashLoopBackOff"), what
+    assert "traffic stayed on the old revision" in what and "\n" not in what
+    base, cand = ro.sides[0], ro.sides[1]
+    assert base.requests > 0 and base.errors == 0
+    assert cand.requests == 0  # the crashing pod never got a connection
+    assert ro.failed_requests == 0
+    # The old pod served all along: it was never drained; the crashing one was removed by the rollback.
+    assert not [m for m in cluster.controller.find("pod-draining", outcome.namespace) if m.name in ro.baseline_pods]
+    assert [m.name for m in cluster.controller.find("pod-draining", outcome.namespace)] == ro.candidate_pods
+    assert cluster.controller.find("crash-loop-backoff", outcome.namespace)
+    cluster.assert_cleaned_up(outcome)
+
+
+def test_on_success_rollback_restores_the_baseline_after_a_clean_rollout(fake_cluster, tmp_path):
+    cluster = fake_cluster()
+    outcome = cluster.run(rollout_scenario(tmp_path, rollout={"on_success": "rollback"}), run_load=True)
+    report = outcome.report
+    ro = report.rollout
+    assert report.error is None and report.exit_code == 0, (report.error, ro and ro.reasons)
+    assert ro.outcome == "rolled back" and ro.passed and ro.failed_requests == 0 and ro.cause is None
+    assert len(ro.baseline_pods) == 2 and len(ro.candidate_pods) == 1  # the old template came back in a new pod
+    base, cand = ro.sides[0], ro.sides[1]
+    assert base.requests > 0 and cand.requests > 0
+    assert set(ro.windows[-1].requests) == {"baseline"}
+    drained = [m.name for m in cluster.controller.find("pod-draining", outcome.namespace)]
+    assert len(drained) == 2 and drained[0] in ro.baseline_pods and drained[1] == ro.candidate_pods[0]
+    cluster.assert_cleaned_up(outcome)
