@@ -20,17 +20,19 @@ from harness.report.compare.statistics import t975
 from harness.report.compare.thresholds import MetricThreshold
 from harness.report.trials import METRICS
 
-# What counts as a change between the two sides of an A/B run. Latency p50 and throughput are the
-# sharpest paired figures (a 5% slowdown of a ~10 ms model is caught 10/10 at 2%); tail percentiles
-# of 2-s blocks rest on a few samples each and swing more, so their thresholds are wider.
+# What counts as a change between the two sides of an A/B run: half of `harness compare`'s (which
+# must also absorb run-to-run drift the pairing cancels), not less. Two identical deployments served
+# at the same time still differ here by up to ~11% at p50 in a short run on a busy 2-core machine
+# (instance effects no pairing cancels), so a tighter default cries wolf; where the machine is quiet,
+# load.ab.thresholds tightens it (benchmarks/ab_sensitivity.py measures the trade-off).
 AB_THRESHOLDS: dict[str, MetricThreshold] = {
-    "p50_ms": MetricThreshold(threshold=0.02),
+    "p50_ms": MetricThreshold(threshold=0.05),
     "p90_ms": MetricThreshold(threshold=None),
-    "p95_ms": MetricThreshold(threshold=0.05),
+    "p95_ms": MetricThreshold(threshold=0.075),
     "p99_ms": MetricThreshold(threshold=0.10),
-    "throughput_rps": MetricThreshold(threshold=0.02),
+    "throughput_rps": MetricThreshold(threshold=0.05),
     "error_rate": MetricThreshold(threshold=0.01, absolute=True),
-    "server_inference_ms": MetricThreshold(threshold=0.05),
+    "server_inference_ms": MetricThreshold(threshold=0.075),
     "server_queue_ms": MetricThreshold(threshold=None),  # queueing swings with arrival jitter: shown, not judged
 }
 
