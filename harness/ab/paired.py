@@ -17,7 +17,7 @@ from pydantic import ValidationError
 
 from harness.ab.model import AbBlock, PairedMetric
 from harness.report.compare.statistics import t975
-from harness.report.compare.thresholds import MetricThreshold
+from harness.report.compare.thresholds import MetricThreshold, merge_overrides
 from harness.report.trials import METRICS
 
 # What counts as a change between the two sides of an A/B run: half of `harness compare`'s (which
@@ -43,17 +43,10 @@ def ab_thresholds(overrides: dict[str, float | dict | None]) -> dict[str, Metric
     Raises:
         ValueError: an unknown metric or a bad value (pydantic turns it into the scenario's one-line error).
     """
-    unknown = sorted(set(overrides) - set(METRICS))
-    if unknown:
-        raise ValueError(f"unknown metric(s) {', '.join(unknown)}; known: {', '.join(METRICS)}")
-    out = dict(AB_THRESHOLDS)
-    for name, value in overrides.items():
-        if value is None or isinstance(value, (int, float)) and not isinstance(value, bool):
-            value = {"threshold": value}
-        if not isinstance(value, dict):
-            raise ValueError(f"thresholds.{name}: give a number, null or {{threshold: N, absolute: true}}")
+    out = {}
+    for name, fields in merge_overrides(AB_THRESHOLDS, overrides).items():
         try:
-            out[name] = MetricThreshold.model_validate({**out[name].model_dump(), **value})
+            out[name] = MetricThreshold.model_validate(fields)
         except ValidationError as exc:
             raise ValueError(f"{name}: {exc.errors()[0]['msg'].removeprefix('Value error, ')}") from None
     return out

@@ -42,6 +42,26 @@ DEFAULT_METRICS: dict[str, MetricThreshold] = {
 }
 
 
+def merge_overrides(defaults: dict[str, MetricThreshold], overrides: dict[str, Any]) -> dict[str, dict]:
+    """`defaults` with per-metric overrides applied, as fields to validate: a number is the threshold,
+    null means report only, a mapping sets fields (harness compare's `metrics:`, load.ab.thresholds).
+
+    Raises:
+        ValueError: an unknown metric, or a value that is neither a number, null nor a mapping.
+    """
+    unknown = sorted(set(overrides) - set(METRICS))
+    if unknown:
+        raise ValueError(f"unknown metric(s) {', '.join(unknown)}; known: {', '.join(METRICS)}")
+    merged = {k: m.model_dump() for k, m in defaults.items()}
+    for name, spec in overrides.items():
+        if spec is None or isinstance(spec, (int, float)) and not isinstance(spec, bool):
+            spec = {"threshold": spec}
+        if not isinstance(spec, dict):
+            raise ValueError(f"{name}: give a number, null or {{threshold: N, absolute: true}}")
+        merged[name] = {**merged[name], **spec}
+    return merged
+
+
 class ColdStartThreshold(BaseModel):
     """A cold-start phase regresses when it is slower by more than both: a fraction of the baseline
     and a number of seconds (at least what its timestamps' resolution can swing it by, and, with
@@ -79,16 +99,7 @@ class Thresholds(BaseModel):
             return dict(DEFAULT_METRICS)
         if not isinstance(v, dict):
             raise ValueError("metrics must be a mapping of metric name to threshold")
-        unknown = sorted(set(v) - set(METRICS))
-        if unknown:
-            raise ValueError(f"unknown metric(s) {', '.join(unknown)}; known: {', '.join(METRICS)}")
-        merged: dict[str, Any] = {k: m.model_dump() for k, m in DEFAULT_METRICS.items()}
-        for name, spec in v.items():
-            if spec is None or isinstance(spec, (int, float)):
-                merged[name] = {**merged[name], "threshold": spec}
-            else:
-                merged[name] = {**merged[name], **spec}
-        return merged
+        return merge_overrides(DEFAULT_METRICS, v)
 
 
 def load_thresholds(path: Path | None, overrides: list[str] | None = None) -> Thresholds:
