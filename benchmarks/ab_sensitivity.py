@@ -5,21 +5,24 @@ Flow, per model size (all on the embedded local target: real archive, GCS emulat
 storage-initializer, TorchServe, KServe's front, Locust):
   1. deploy the baseline: digits with benchmarks/planted_work_handler.py doing --base-ms of CPU
      work per forward pass ("10ms": through KServe's front, p50 about 10 ms; "1.5ms": digits alone,
-     straight to TorchServe, p50 about 1.5 ms), and measure its p50 with one closed-loop user;
+     straight to TorchServe, p50 about 1.5 ms), warm it (6 s) and then measure its p50 with one
+     closed-loop user (4 s): the planted slowdowns are fractions of that warm p50;
   2. deploy one copy per planted slowdown s (0 = an unchanged copy) doing s x p50 more work, whose
      result is multiplied by zero: the outputs stay the same (checked once per copy); warm every
      deployment with 6 s of load (TorchServe's JVM compiles its hot paths over the first ~1000 requests);
   3. --runs rounds; in each, for every copy (order rotated per round): one paired A/B measurement
-     (harness.ab.blocks: an unmeasured warm-up block per side, then --pairs ABBA block pairs of
-     --block-s seconds, as harness.ab.run.ab_load runs them), judged by harness.ab.paired
-     with the A/B thresholds, as `harness run` judges a scenario with a candidate;
+     as harness.ab.run.ab_load runs it (--schedule interleaved, the default: one load whose requests
+     alternate between the sides, 3 s unmeasured, then --pairs windows of --block-s seconds;
+     alternate: a warm-up block per side, then --pairs ABBA block pairs), judged by
+     harness.ab.paired with the A/B thresholds, as `harness run` judges a scenario with a candidate;
   4. separate runs, judged as `harness compare` judges them (harness.report.compare.compare_runs, its
      default thresholds): a round's baseline blocks as one run of --pairs trials (`harness run
      --trials`) against the next round's candidate blocks as another, minutes later — the same
      measured seconds per side as the paired run, without the interleaving (so --runs - 1 of them);
   5. count, per copy, how often each method says "regression" (for s = 0: a false alarm).
-The deployments are kept up across rounds (a fresh deploy per paired run changes nothing in the
-judgement and would triple the time). Every block's figures land in <out>/records.jsonl, so
+The deployments are kept up across rounds (a fresh deploy per paired run would triple the time), so
+whatever makes one deployment of a copy a little faster or slower than another (its processes'
+memory layout, what its JVM compiled) stays in every round of that copy. Every block's figures land in <out>/records.jsonl, so
 `--reuse` judges them again (e.g. with other thresholds) without running anything.
 
     .venv/bin/python benchmarks/ab_sensitivity.py [--sizes 10ms 1.5ms] [--runs 10] [--pairs 4]
@@ -43,7 +46,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from harness.ab.agreement import Source, compare_outputs  # noqa: E402
-from harness.ab.blocks import run_blocks, run_concurrent_blocks, warm_up_blocks  # noqa: E402
+from harness.ab.blocks import run_blocks, run_concurrent_blocks, run_interleaved_blocks, warm_up_blocks  # noqa: E402
 from harness.ab.model import AbBlock  # noqa: E402
 from harness.ab.paired import ab_thresholds, judge_blocks, overall_verdict  # noqa: E402
 from harness.errors import HarnessError  # noqa: E402
@@ -124,14 +127,17 @@ def measure(args, out: Path) -> None:
                 return spec, endpoint
 
             def warm(spec, endpoint, label: str) -> float:
-                """6 s of load before any block: TorchServe's JVM is still compiling its hot paths for
-                the first thousand requests, and every copy must start measured equally warm."""
-                long = spec.model_copy(update={"load": spec.load.model_copy(update={"duration_s": 6.0})})
-                return run_load_phase(long, endpoint, out / "warm-up" / size / label, quiet).steps[0].client.latency_ms.p50
+                """6 s of load before any block (TorchServe's JVM is still compiling its hot paths for
+                the first thousand requests, and every copy must start measured equally warm), then
+                the warm p50 of 4 s more."""
+                for name, seconds in (("warm-up", 6.0), ("warm-p50", 4.0)):
+                    long = spec.model_copy(update={"load": spec.load.model_copy(update={"duration_s": seconds})})
+                    p50 = run_load_phase(long, endpoint, out / name / size / label, quiet).steps[0].client.latency_ms.p50
+                return p50
 
             base_spec, base_ep = deploy("baseline", base_ms)
             p50 = warm(base_spec, base_ep, "baseline")
-            print(f"[{size}] baseline p50 {p50:.3f} ms (6 s, 1 user)", flush=True)
+            print(f"[{size}] baseline warm p50 {p50:.3f} ms (4 s after 6 s of warm-up, 1 user)", flush=True)
             record(out, {"kind": "calibration", "size": size, "p50_ms": p50, "base_ms": base_ms, "path": path})
             copies = {}
             for s in args.slowdowns:
@@ -149,13 +155,17 @@ def measure(args, out: Path) -> None:
                     t0 = time.monotonic()
                     sides = {"baseline": (base_spec, base_ep), "candidate": (spec, ep)}
                     where = out / "blocks" / size / label_of(s) / f"run{r:02d}"
-                    # As harness.ab.run.ab_load: one unmeasured block per side first (the copy sat idle
-                    # while the others ran), then the pairs.
-                    warm = base_spec.load.model_copy(update={"duration_s": AbSpec().warmup_block_s, "warmup_s": 0.0})
-                    warm_up_blocks({k: (sp.model_copy(update={"load": warm}), e) for k, (sp, e) in sides.items()},
-                                   where, quiet)
-                    schedule = run_concurrent_blocks if args.schedule == "concurrent" else run_blocks
-                    blocks = schedule(sides, args.pairs, where, quiet)
+                    # As harness.ab.run.ab_load: unmeasured warm-up first (the copy sat idle while the
+                    # others ran), then the pairs.
+                    warm_s = AbSpec().warmup_block_s
+                    if args.schedule == "interleaved":
+                        blocks = run_interleaved_blocks(sides, args.pairs, where, quiet, warm_s)
+                    else:
+                        warm = base_spec.load.model_copy(update={"duration_s": warm_s, "warmup_s": 0.0})
+                        warm_up_blocks({k: (sp.model_copy(update={"load": warm}), e) for k, (sp, e) in sides.items()},
+                                       where, quiet)
+                        schedule = run_concurrent_blocks if args.schedule == "concurrent" else run_blocks
+                        blocks = schedule(sides, args.pairs, where, quiet)
                     for b in blocks:
                         record(out, {"kind": "block", "size": size, "slowdown": s, "run": r, "side": b.side,
                                      "pair": b.pair, "order": b.order, "status": b.result.verdict.status,
@@ -225,11 +235,11 @@ def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--sizes", nargs="+", default=list(SIZES), choices=list(SIZES))
     ap.add_argument("--runs", type=int, default=10, help="paired runs (and separate-run pairs) per copy")
-    ap.add_argument("--pairs", type=int, default=4, help="ABBA block pairs per paired run (default 4)")
+    ap.add_argument("--pairs", type=int, default=4, help="block pairs (interleaved: windows) per paired run (default 4)")
     ap.add_argument("--block-s", type=float, default=2.0, help="measured seconds per block (default 2)")
     ap.add_argument("--warmup-s", type=float, default=0.5, help="seconds left out at each block's start")
-    ap.add_argument("--schedule", choices=["alternate", "concurrent"], default="alternate",
-                    help="load.ab.schedule of the paired runs (default alternate: ABBA)")
+    ap.add_argument("--schedule", choices=["interleaved", "alternate", "concurrent"], default="interleaved",
+                    help="load.ab.schedule of the paired runs (default interleaved, as load.ab's)")
     ap.add_argument("--slowdowns", type=float, nargs="+", default=[0.0, 0.03, 0.05, 0.10, 0.30])
     ap.add_argument("--threshold", action="append", default=[], metavar="METRIC=VALUE",
                     help="an A/B threshold override (as load.ab.thresholds), for --reuse")

@@ -1,4 +1,5 @@
-"""Load blocks on two deployed sides, paired: in ABBA order (AB, BA, AB, ...), or both at once.
+"""Load blocks on two deployed sides, paired: interleaved request by request, in ABBA order (AB,
+BA, AB, ...), or both at once.
 
 Each block is a normal load step (harness.load.phase.run_load_phase: Locust, exact figures,
 self-check, server window) of `block_s` seconds. `alternate`: a pair is one block of each side
@@ -6,6 +7,10 @@ run back to back, and flipping the order every pair cancels linear drift in the 
 difference (the alternation benchmarks/_side_by_side.py uses too). `concurrent`: a pair is both
 sides loaded in the same time window by two Locust runs at once, so even second-scale noise (other
 work on a shared machine) hits both alike; the two loads share the machine, symmetrically.
+`interleaved` (the default): one Locust run whose consecutive requests go one to each side
+(harness.load.interleaved), cut into windows of `block_s`; a pair is one window's requests of each
+side. Both sides then see the same moments of the machine request by request, one load runs at a
+time, and Locust starts once instead of once per block.
 """
 from __future__ import annotations
 
@@ -14,7 +19,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from harness.endpoint import Endpoint
-from harness.load.phase import run_load_phase
+from harness.load.interleaved import run_interleaved
+from harness.load.phase import expected_batching, run_load_phase
 from harness.load.result import LoadResult
 from harness.progress import Progress
 from harness.spec import ScenarioSpec
@@ -68,4 +74,38 @@ def run_concurrent_blocks(sides: dict[str, tuple[ScenarioSpec, Endpoint]], pairs
                 f"{side} p50 {r.steps[0].client.latency_ms.p50:.1f} ms {r.verdict.status}"
                 if r.steps[0].client.latency_ms.count else f"{side} {r.verdict.status}" for side, r in results.items()))
             blocks += [Block(side=side, pair=pair, order=pair, result=results[side]) for side in SIDES]
+    return blocks
+
+
+def run_interleaved_blocks(sides: dict[str, tuple[ScenarioSpec, Endpoint]], pairs: int, out_dir: Path,
+                           progress: Progress, warm_s: float = 0.0) -> list[Block]:
+    """One interleaved load of `pairs` windows (`warm_s` of it first, unmeasured: the warm-up block
+    of both sides at once); window w of each side is pair w."""
+    specs = [sides[side][0] for side in SIDES]
+    block = specs[0].load
+    template = block.runs()[0][0]
+    # Open loop: each side is offered the load's rate, as in its own block; closed-loop users are shared.
+    rate = template.rate * len(SIDES) if template.rate else None
+    stages = [template.model_copy(update={"label": f"window {w + 1}/{pairs}", "rate": rate,
+                                          "warmup_s": (warm_s + block.warmup_s) if w == 0 else 0.0})
+              for w in range(pairs)]
+    progress.say(f"  A/B interleaved: {pairs} windows of {block.duration_s:g} s, requests alternating between "
+                 f"the sides" + (f", after {warm_s:g} s of unmeasured warm-up" if warm_s else ""))
+    last = [0.0]
+
+    def report(p) -> None:
+        if p.elapsed_s - last[0] >= 5.0:
+            last[0] = p.elapsed_s
+            progress.say(f"  A/B interleaved: {p.elapsed_s:.0f}/{p.planned_s:.0f}s, sent {p.sent}, ok {p.ok}, "
+                         f"errors {p.errors}")
+
+    per_side = run_interleaved(block, [sides[side][1] for side in SIDES], block.read_bodies(), stages, out_dir,
+                               report, expected=[expected_batching(s) for s in specs])
+    blocks = []
+    for w, results in enumerate(zip(*per_side)):
+        progress.say(f"  A/B window {w + 1}/{pairs}: " + ", ".join(
+            f"{side} p50 {r.steps[0].client.latency_ms.p50:.1f} ms {r.verdict.status}"
+            if r.steps[0].client.latency_ms.count else f"{side} {r.verdict.status}"
+            for side, r in zip(SIDES, results)))
+        blocks += [Block(side=side, pair=w + 1, order=w + 1, result=r) for side, r in zip(SIDES, results)]
     return blocks

@@ -82,7 +82,8 @@ class AbResult(Schema):
     block_s: float | None = None
     warmup_block_s: float = 0.0  # each side's unmeasured block before the first pair
     blocks_per_side: int = 0
-    order: str = ""  # e.g. "ABBAABBA"
+    schedule: Literal["interleaved", "alternate", "concurrent"] | None = None  # load.ab.schedule
+    order: str = ""  # e.g. "ABBAABBA"; interleaved "A|B A|B" (a window of each), concurrent "A+B A+B"
     blocks: list[AbBlock] = Field(default_factory=list)
     metrics: list[PairedMetric] = Field(default_factory=list)
     outputs: OutputsAgreement = Field(default_factory=OutputsAgreement)

@@ -1,9 +1,10 @@
 """Paired differences: per block pair candidate - baseline, their mean and a t-based 95% interval.
 
-Both sides of a pair ran back to back (ABBA order), so the machine's drift is in both and cancels
-in the difference; the pairs' spread is the noise. Verdict per metric, with the A/B thresholds
-(`AB_THRESHOLDS`, overridden by `load.ab.thresholds`; tighter than `harness compare`'s, which must
-also absorb run-to-run drift; benchmarks/ab_sensitivity.py measured what they catch):
+Both sides of a pair ran over the same time (interleaved request by request, or back to back in
+ABBA order), so the machine's drift is in both and cancels in the difference; the pairs' spread is
+the noise. Verdict per metric, with the A/B thresholds (`AB_THRESHOLDS`, overridden by
+`load.ab.thresholds`; tighter than `harness compare`'s, which must also absorb run-to-run drift;
+benchmarks/ab_sensitivity.py measured what they catch):
     regression    the interval excludes 0 on the worse side and the mean is past the threshold
     improvement   the same on the better side
     no change     the interval lies within ±threshold, or excludes 0 but the mean is within it

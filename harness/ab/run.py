@@ -1,10 +1,10 @@
 """The A/B part of a scenario run, on any target: a second deployment, outputs side by side,
-alternating load blocks, and the paired verdict.
+paired load (interleaved windows or blocks), and the paired verdict.
 
 Flow (harness.runner calls these in order; harness.lints.lint covers the candidate):
 `deploy_candidate` builds, uploads and deploys the candidate (locally on a target of its own sharing
 the baseline's storage emulator; on a cluster as a second InferenceService) and warms it up ->
-`ab_load` runs the ABBA blocks -> `ab_result` sends every check's and every distinct load body to
+`ab_load` runs the paired load (load.ab.schedule) -> `ab_result` sends every check's and every distinct load body to
 both sides (agreement) and judges each metric on the paired block differences. `run` is the
 harness.runner.ScenarioRun (not imported: the runner imports this module).
 """
@@ -13,7 +13,7 @@ from __future__ import annotations
 from contextlib import ExitStack
 
 from harness.ab.agreement import Source, compare_outputs
-from harness.ab.blocks import Block, run_blocks, run_concurrent_blocks, warm_up_blocks
+from harness.ab.blocks import Block, run_blocks, run_concurrent_blocks, run_interleaved_blocks, warm_up_blocks
 from harness.ab.model import AbBlock, AbResult, AbSide
 from harness.ab.paired import ab_thresholds, judge_blocks, overall_verdict
 from harness.endpoint import Endpoint
@@ -62,18 +62,21 @@ def deploy_candidate(run, stack: ExitStack) -> Endpoint:
 
 
 def ab_load(run, candidate: Endpoint) -> list[Block]:
-    """The ABBA blocks of the scenario's load, between the baseline and the candidate."""
+    """The paired blocks (interleaved: windows) of the scenario's load, baseline and candidate."""
     load = run.spec.load
     pairs, block = load.ab_blocks()
-    pairs *= max(1, run.options.trials)  # --trials N: N times the block pairs, one longer ABBA sequence
+    pairs *= max(1, run.options.trials)  # --trials N: N times the block pairs, one longer sequence
     sides = {"baseline": (run.spec.model_copy(update={"load": block}), run.endpoint),
              "candidate": (run.spec.candidate_scenario.model_copy(update={"load": block}), candidate)}
-    warm_s = (load.ab or AbSpec()).warmup_block_s
+    ab = load.ab or AbSpec()
+    warm_s = ab.warmup_block_s
+    if ab.schedule == "interleaved":
+        return run_interleaved_blocks(sides, pairs, run.run_dir / "load" / "ab", run.progress, warm_s)
     if warm_s:
         warm = block.model_copy(update={"duration_s": warm_s, "warmup_s": 0.0})
         warm_sides = {name: (spec.model_copy(update={"load": warm}), ep) for name, (spec, ep) in sides.items()}
         warm_up_blocks(warm_sides, run.run_dir / "load" / "ab", run.progress)
-    schedule = run_concurrent_blocks if (load.ab or AbSpec()).schedule == "concurrent" else run_blocks
+    schedule = run_concurrent_blocks if ab.schedule == "concurrent" else run_blocks
     return schedule(sides, pairs, run.run_dir / "load" / "ab", run.progress)
 
 
@@ -112,9 +115,10 @@ def ab_result(run, candidate: Endpoint, blocks: list[Block]) -> AbResult:
         _, block = spec.load.ab_blocks()
         res.block_s, res.blocks_per_side = block.duration_s, len(blocks) // 2
         res.warmup_block_s = (spec.load.ab or AbSpec()).warmup_block_s
-        concurrent = (spec.load.ab or AbSpec()).schedule == "concurrent"
-        res.order = (" ".join(["A+B"] * res.blocks_per_side) if concurrent
-                     else "".join("A" if b.side == "baseline" else "B" for b in blocks))
+        schedule = (spec.load.ab or AbSpec()).schedule
+        res.schedule = schedule
+        res.order = ("".join("A" if b.side == "baseline" else "B" for b in blocks) if schedule == "alternate"
+                     else " ".join([{"concurrent": "A+B", "interleaved": "A|B"}[schedule]] * res.blocks_per_side))
         res.blocks = [AbBlock(side=b.side, pair=b.pair, order=b.order, status=b.result.verdict.status,
                               metrics=step_metrics(b.result.steps[0]), result=b.result.artifacts.get("result", ""))
                       for b in blocks]

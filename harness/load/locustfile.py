@@ -18,9 +18,10 @@ requests are outstanding a due request is dropped and recorded as such (status -
 delayed. Latency is measured from the intended time; send lag (actual - intended) is kept.
 Closed loop: each user sends, waits for the answer (and the think time), and sends again.
 
-Record line: [stage, warm, t_intended, t_sent, t_done, status, bytes, error]; times are epoch
+Record line: [stage, warm, t_intended, t_sent, t_done, status, bytes, error, side]; times are epoch
 seconds (wall clock at start + a monotonic offset); status 0 = transport error, -1 = dropped at
-the in-flight limit, -2 = no answer before the run's end.
+the in-flight limit, -2 = no answer before the run's end; side = the index into the plan's `sides`
+(0 without them).
 
 grpc-v2: each body file holds a serialized ModelInferRequest (the runner builds it); every
 request is one ModelInfer call on one channel per process, made cooperative with gevent
@@ -58,12 +59,19 @@ def now() -> float:
     return _WALL0 + (time.perf_counter() - _PERF0)
 
 
-BODIES: list[bytes] = []
-for _p in PLAN["bodies"]:
-    with open(_p, "rb") as _f:
-        BODIES.append(_f.read())
-HEADERS = dict(PLAN["headers"])
-PATH = PLAN["path"]
+# Where requests go: the plan itself, or for an interleaved A/B run (harness.ab.blocks) its two
+# `sides`, each with its own address, path, headers and bodies; request seq goes to side_of(seq).
+SIDES = PLAN.get("sides") or [PLAN]
+
+
+def _read(path: str) -> bytes:
+    with open(path, "rb") as f:
+        return f.read()
+
+
+BODIES: list[list[bytes]] = [[_read(p) for p in side["bodies"]] for side in SIDES]
+HEADERS = [dict(side["headers"]) for side in SIDES]
+PATHS = [side["path"] for side in SIDES]
 GRPC = PLAN.get("protocol") == "grpc-v2"
 if GRPC:
     # Only now, after locust's import monkey-patched the process: grpc must run its I/O on gevent's
@@ -74,7 +82,7 @@ if GRPC:
     grpc_gevent.init_gevent()
     from tritonclient.grpc import service_pb2, service_pb2_grpc
 
-    REQUESTS = [service_pb2.ModelInferRequest.FromString(b) for b in BODIES]
+    REQUESTS = [[service_pb2.ModelInferRequest.FromString(b) for b in bodies] for bodies in BODIES]
     GRPC_TO_HTTP = dict(PLAN["grpc_to_http"])
     GRPC_TRANSPORT = frozenset(PLAN["grpc_transport_codes"])
 STAGES = PLAN["stages"]  # [{duration_s, warmup_s, rate, users, spawn_rate}]
@@ -174,26 +182,37 @@ def _error_text(status: int, body: bytes) -> str:
     return text[:200] or f"HTTP {status}"
 
 
-def _make_client() -> HTTPClient:
-    """One keep-alive connection pool per process, shared by its greenlets (Locust's FastHttpUser
-    uses the same library; going direct keeps the per-request cost and the timing window small)."""
-    u = urlsplit(PLAN["base_url"])
+def side_of(seq: int) -> int:
+    """Interleaved A/B: requests 2k and 2k+1 go one to each side, in an order a hash of k picks
+    (balanced in every pair, no fixed period for the server to fall into step with)."""
+    if len(SIDES) == 1:
+        return 0
+    flip = ((seq // 2) * 2654435761 >> 16) & 1  # Knuth's multiplicative hash
+    return (seq % 2) ^ flip
+
+
+def _make_client(side: dict) -> HTTPClient:
+    """One keep-alive connection pool per process and side, shared by its greenlets (Locust's
+    FastHttpUser uses the same library; going direct keeps the per-request cost and the timing
+    window small)."""
+    u = urlsplit(side["base_url"])
     users = max([int(s["users"] or 0) for s in STAGES] + [1])
     size = int(PLAN["max_in_flight"]) if PLAN["mode"] == "open" else users
     return HTTPClient(u.hostname, u.port, ssl=u.scheme == "https", insecure=True, concurrency=size,
                       connection_timeout=float(PLAN["timeout_s"]), network_timeout=float(PLAN["timeout_s"]))
 
 
-def _make_grpc_stub():
-    """One channel (one HTTP/2 connection, requests multiplexed on it) per process."""
-    channel = grpc.insecure_channel(PLAN["grpc_target"], options=[tuple(o) for o in PLAN["grpc_options"]])
+def _make_grpc_stub(side: dict):
+    """One channel (one HTTP/2 connection, requests multiplexed on it) per process and side."""
+    channel = grpc.insecure_channel(side["grpc_target"], options=[tuple(o) for o in side["grpc_options"]])
     return service_pb2_grpc.GRPCInferenceServiceStub(channel)
 
 
-def _call_grpc(seq: int) -> tuple[int, int, str | None]:
+def _call_grpc(seq: int, side: int) -> tuple[int, int, str | None]:
     """One ModelInfer: (status, bytes received, error message or None)."""
+    requests = REQUESTS[side]
     try:
-        answer = CLIENT.ModelInfer(REQUESTS[seq % len(REQUESTS)], timeout=float(PLAN["timeout_s"]))
+        answer = CLIENTS[side].ModelInfer(requests[seq % len(requests)], timeout=float(PLAN["timeout_s"]))
     except grpc.RpcError as exc:
         code = exc.code().name if exc.code() else "UNKNOWN"
         msg = f"{code}: {' '.join((exc.details() or '').split())}"[:200]
@@ -201,22 +220,24 @@ def _call_grpc(seq: int) -> tuple[int, int, str | None]:
     return 200, answer.ByteSize(), None
 
 
-CLIENT = _make_grpc_stub() if GRPC else _make_client()
+CLIENTS = [_make_grpc_stub(side) if GRPC else _make_client(side) for side in SIDES]
 _fire = events.request.fire
 _REQUEST_TYPE, _REQUEST_NAME = ("grpc", "ModelInfer") if GRPC else ("POST", "predict")
 
 
 def _send(seq: int, stage: int, warm: int, t_int: float) -> None:
-    body = BODIES[seq % len(BODIES)]
+    side = side_of(seq)
+    bodies = BODIES[side]
+    body = bodies[seq % len(bodies)]
     t_sent = now()
     STATE.in_flight[seq] = (stage, warm, t_int, t_sent)
     STATE.sent += 1
     status, nbytes, err = 0, 0, None
     try:
         if GRPC:
-            status, nbytes, err = _call_grpc(seq)
+            status, nbytes, err = _call_grpc(seq, side)
         else:
-            resp = CLIENT.request("POST", PATH, body=body, headers=HEADERS)
+            resp = CLIENTS[side].request("POST", PATHS[side], body=body, headers=HEADERS[side])
             status = resp.status_code
             data = resp.read()
             nbytes = len(data)
@@ -232,7 +253,7 @@ def _send(seq: int, stage: int, warm: int, t_int: float) -> None:
         STATE.ok += 1
     else:
         STATE.errors += 1
-    STATE.record([stage, warm, t_int, t_sent, t_done, status, nbytes, err])
+    STATE.record([stage, warm, t_int, t_sent, t_done, status, nbytes, err, side])
     # Locust's own statistics (its console summary) see the same requests.
     _fire(request_type=_REQUEST_TYPE, name=_REQUEST_NAME, response_time=(t_done - t_sent) * 1000.0, response_length=nbytes,
           exception=RuntimeError(err) if err else None, context={})
@@ -281,7 +302,7 @@ class OpenLoopUser(_Base):
                     STATE.errors += 1
                     t = now()
                     STATE.record([si, warm, t_int, t, t, -1, 0,
-                                  f"dropped: {max_in_flight} requests already awaiting an answer"])
+                                  f"dropped: {max_in_flight} requests already awaiting an answer", side_of(seq)])
                 else:
                     STATE.spawned += 1
                     gevent.spawn(_spawned_send, seq, si, warm, t_int)
@@ -380,7 +401,7 @@ def _finish() -> None:
         return
     t = now()
     for seq, (stage, warm, t_int, t_sent) in list(STATE.in_flight.items()):
-        STATE.record([stage, warm, t_int, t_sent, t, -2, 0, "no answer before the end of the run"])
+        STATE.record([stage, warm, t_int, t_sent, t, -2, 0, "no answer before the end of the run", side_of(seq)])
     STATE.in_flight.clear()
     STATE.finished = True
     STATE.flush()

@@ -15,6 +15,14 @@ from harness.spec import ScenarioSpec
 from harness.endpoint import Endpoint
 
 
+def expected_batching(spec: ScenarioSpec) -> ExpectedBatching | None:
+    """The batching the scenario configured. Only TorchServe batches across requests; the
+    ModelServer runs each request on its own."""
+    ts = spec.torchserve
+    return (ExpectedBatching(batch_size=ts.batch_size, max_batch_delay_ms=ts.max_batch_delay_ms)
+            if spec.runtime == "torchserve" else None)
+
+
 def run_load_phase(spec: ScenarioSpec, endpoint: Endpoint, out_dir: Path, progress: Progress,
                    target=None) -> LoadResult:
     last = [0.0]
@@ -26,10 +34,7 @@ def run_load_phase(spec: ScenarioSpec, endpoint: Endpoint, out_dir: Path, progre
             progress.say(f"  load {p.label} ({p.run + 1}/{p.runs}): {p.elapsed_s:.0f}/{p.planned_s:.0f}s, "
                          f"sent {p.sent}, ok {p.ok}, errors {p.errors}, in flight {p.in_flight}")
 
-    ts = spec.torchserve
-    # Only TorchServe batches across requests; the ModelServer runs each request on its own.
-    expected = (ExpectedBatching(batch_size=ts.batch_size, max_batch_delay_ms=ts.max_batch_delay_ms)
-                if spec.runtime == "torchserve" else None)
+    expected = expected_batching(spec)
     run_factory = None
     if spec.load.generator == "cluster":  # Locust as pods in the run's namespace
         from harness.kube.load_pods import cluster_load_for, make_cluster_run

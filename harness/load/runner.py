@@ -91,12 +91,20 @@ def preflight(endpoint: Endpoint, timeout_s: float = 3.0) -> None:
                              hint="is the predictor running and its port (or port-forward) up?") from exc
 
 
-def _plan(spec: LoadSpec, endpoint: Endpoint, stages: list[StagePlan], run_dir: Path, body_paths: list[Path]) -> dict:
+def _side_plan(spec: LoadSpec, endpoint: Endpoint, body_paths: list[Path]) -> dict:
+    """Where the requests go and what they carry (an interleaved run's plan has one per side)."""
     return {
         "base_url": endpoint.base_url.rstrip("/"),
         "path": spec.path or endpoint.predict_path,
         "headers": endpoint.headers,
         "bodies": [str(p) for p in body_paths],
+        **(_grpc_plan(endpoint) if _grpc(endpoint) else {}),
+    }
+
+
+def _plan(spec: LoadSpec, endpoint: Endpoint, stages: list[StagePlan], run_dir: Path, body_paths: list[Path]) -> dict:
+    return {
+        **_side_plan(spec, endpoint, body_paths),
         "mode": spec.mode,
         "stages": [{"duration_s": s.duration_s, "warmup_s": s.warmup_s, "rate": s.rate, "users": s.users,
                     "spawn_rate": s.spawn_rate} for s in stages],
@@ -106,7 +114,7 @@ def _plan(spec: LoadSpec, endpoint: Endpoint, stages: list[StagePlan], run_dir: 
         "timeout_s": spec.timeout_s,
         "max_in_flight": spec.max_in_flight,
         "wait_time_s": spec.wait_time_s,
-        **(_grpc_plan(endpoint) if _grpc(endpoint) else {"protocol": endpoint.protocol}),
+        "protocol": endpoint.protocol,
     }
 
 
@@ -201,15 +209,24 @@ class _Run:
             if msg not in self.scrape_errors:
                 self.scrape_errors.append(msg)
 
+    def write_bodies(self, endpoint: Endpoint, bodies: list[bytes], prefix: str = "body") -> list[Path]:
+        paths = []
+        for i, b in enumerate(_wire_bodies(endpoint, bodies)):
+            p = self.run_dir / f"{prefix}-{i}.bin"
+            p.write_bytes(b)
+            paths.append(p)
+        return paths
+
+    def side_plan(self, endpoint: Endpoint, body_paths: list[Path]) -> dict:
+        return _side_plan(self.spec, endpoint, body_paths)
+
+    def plan_doc(self, bodies: list[bytes]) -> dict:
+        return _plan(self.spec, self.endpoint, self.stages, self.run_dir, self.write_bodies(self.endpoint, bodies))
+
     def execute(self, bodies: list[bytes]) -> None:
         self.run_dir.mkdir(parents=True, exist_ok=True)
-        body_paths = []
-        for i, b in enumerate(_wire_bodies(self.endpoint, bodies)):
-            p = self.run_dir / f"body-{i}.bin"
-            p.write_bytes(b)
-            body_paths.append(p)
         plan_path = self.run_dir / "plan.json"
-        plan_path.write_text(json.dumps(_plan(self.spec, self.endpoint, self.stages, self.run_dir, body_paths), indent=1))
+        plan_path.write_text(json.dumps(self.plan_doc(bodies), indent=1))
         env = {"HARNESS_LOAD_PLAN": str(plan_path), "PYTHONUNBUFFERED": "1"}
         groups = _locust_groups(self.spec, self.run_dir, env)
         self._scrape()

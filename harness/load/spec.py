@@ -80,13 +80,16 @@ class SweepSpec(_Strict):
 
 
 class AbSpec(_Strict):
-    """A/B runs (a scenario with a `candidate:`): the load alternates between baseline and candidate
-    in short blocks, in ABBA order, so drift over the run hits both sides alike."""
+    """A/B runs (a scenario with a `candidate:`): the load goes to both baseline and candidate over
+    the same time, in pairs of short blocks, so drift over the run hits both sides alike."""
 
-    schedule: Literal["alternate", "concurrent"] = Field(
-        "alternate", description="alternate: one side at a time, ABBA; concurrent: both sides loaded at once in "
-                                 "each block pair (noise within a block hits both; the loads share the machine)")
-    block_s: float = Field(5.0, gt=0, le=3600, description="measured seconds of each block")
+    schedule: Literal["interleaved", "alternate", "concurrent"] = Field(
+        "interleaved", description="interleaved: one load whose consecutive requests go one to each side, cut into "
+                                   "windows of block_s (a pair = one window of each side; noise hits both alike, "
+                                   "request by request); alternate: one side at a time, blocks in ABBA order; "
+                                   "concurrent: both sides loaded at once by two loads in each pair (the loads "
+                                   "share the machine)")
+    block_s: float = Field(5.0, gt=0, le=3600, description="measured seconds of each block (interleaved: each window)")
     blocks: int | None = Field(None, ge=2, le=500, description="blocks per side; default duration_s / block_s, "
                                                                "at least 2")
     warmup_s: float = Field(0.5, ge=0, le=60, description="seconds at the start of each block left out "

@@ -28,6 +28,16 @@ def agreement_line(ab: AbResult) -> str:
     return f"outputs agree within tolerance: {o.agree}/{o.outputs}{pct}{top1}{gap}"
 
 
+def ab_plan(ab: AbResult) -> str:
+    """How the paired load ran, in words (summary.md and report.html)."""
+    if ab.schedule == "interleaved":
+        warm = f" after {ab.warmup_block_s:g} s of unmeasured warm-up" if ab.warmup_block_s else ""
+        return (f"{ab.blocks_per_side} windows of {ab.block_s:g} s, one load whose consecutive requests go one to "
+                f"each side{warm}, order {ab.order}")
+    warm = f" after a {ab.warmup_block_s:g} s unmeasured warm-up block each" if ab.warmup_block_s else ""
+    return f"{ab.blocks_per_side} blocks of {ab.block_s:g} s per side{warm}, order {ab.order}"
+
+
 def ab_markdown(ab: AbResult | None, heading: str = "##") -> list[str]:
     if ab is None:
         return []
@@ -35,9 +45,8 @@ def ab_markdown(ab: AbResult | None, heading: str = "##") -> list[str]:
              f"baseline `{ab.baseline.scenario}` ({ab.baseline.model}, {ab.baseline.runtime}) · candidate "
              f"`{ab.candidate.scenario}` ({ab.candidate.model}, {ab.candidate.runtime})", ""]
     if ab.blocks:
-        warm = f" after a {ab.warmup_block_s:g} s unmeasured warm-up block each" if ab.warmup_block_s else ""
         invalid = f"; {len(ab.invalid_blocks)} block(s) INVALID, their pairs left out" if ab.invalid_blocks else ""
-        lines += [f"{ab.blocks_per_side} blocks of {ab.block_s:g} s per side{warm}, order {ab.order}{invalid}; difference = "
+        lines += [f"{ab_plan(ab)}{invalid}; difference = "
                   "candidate − baseline per block pair (relative unless absolute), mean and 95% t interval", "",
                   "| metric | baseline | candidate | paired difference [95%] | pairs | threshold | verdict |",
                   "|---|---:|---:|---:|---:|---:|---|"]

@@ -22,7 +22,7 @@ from typing import Any, Iterable, Sequence
 from harness.load.result import Interval, LoadResult, ServerWindow, StepResult
 from harness.load.summary import stage_columns
 from harness.ab.model import AbResult
-from harness.report.ab import agreement_line, fmt_paired, value_with_unit
+from harness.report.ab import ab_plan, agreement_line, fmt_paired, value_with_unit
 from harness.report.rollout import rollout_html
 from harness.report.gpu import gpu_summary, source_text
 from harness.report.model import LatencyHistogram, Report
@@ -579,7 +579,7 @@ def ab_html(ab: AbResult | None) -> str:
            f" · candidate <code>{esc(ab.candidate.scenario)}</code> ({esc(ab.candidate.model)}, "
            f"{esc(ab.candidate.runtime)})</p>"]
     if ab.blocks:
-        out.append(f"<p>{ab.blocks_per_side} blocks of {ab.block_s:g} s per side, order <code>{esc(ab.order)}</code>; "
+        out.append(f"<p>{esc(ab_plan(ab))}; "
                    "difference = candidate − baseline per block pair, mean and 95% t interval</p>")
         out.append(table(["metric", "baseline", "candidate", "paired difference [95%]", "pairs", "verdict", "why"],
                          [(m.label, value_with_unit(m.baseline, m.unit), value_with_unit(m.candidate, m.unit),

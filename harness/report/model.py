@@ -20,7 +20,7 @@ from harness.load.result import LoadResult
 from harness.rollout.model import RolloutResult
 from harness.schema import Schema, reading_context
 
-SCHEMA_VERSION = "1.8"
+SCHEMA_VERSION = "1.9"
 # 1.1 (additive): CheckResult.atol/rtol/response_sha256/response_file; Report.trials, load_trials,
 # latency_histograms; report.html and junit.xml beside report.json. See docs/reports.md.
 # 1.2 (additive): Report.runtime (the runtime image, what it ships, what ran, where they differ, and
@@ -36,6 +36,8 @@ SCHEMA_VERSION = "1.8"
 # 1.7 (additive): AbResult.warmup_block_s and the A/B verdict "invalid" (under 2 valid block pairs);
 # the paired verdict uses the A/B thresholds (harness.ab.paired.AB_THRESHOLDS, load.ab.thresholds).
 # 1.8 (additive): `rollout` (RolloutResult), a rollout under load (harness.rollout).
+# 1.9 (additive): rollout.strategy canary: rollout.steps (per traffic step), baseline/candidate_revision;
+# AbResult.schedule (load.ab.schedule; the default is now interleaved). Older reports read with none.
 
 
 class Phase(Schema):

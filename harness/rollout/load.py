@@ -8,6 +8,10 @@ request opens one to a Ready pod; harness.rollout.forward says why). A connectio
 and the request sent again, once, as any HTTP client does for a request not yet answered; a
 request that was sent and then lost, a refused connection, a non-2xx answer or a timeout counts
 as a failed request.
+
+`per_request=True` (canary): a new connection per request, so the ServiceForward's revision split
+(harness.rollout.forward, standing in for Knative's ingress) applies to every request; a keep-alive
+connection pinned to one revision would make a 10 % step impossible with two users.
 """
 from __future__ import annotations
 
@@ -24,8 +28,9 @@ Resolve = Callable[[str | None], str]  # pod -> side
 class RolloutLoad:
     def __init__(self, port: int, path: str, bodies: list[bytes], *, users: int, timeout_s: float,
                  pod_of: Callable[[int], str | None], routable: Callable[[str | None], bool] = lambda pod: True,
-                 headers: dict[str, str] | None = None) -> None:
+                 headers: dict[str, str] | None = None, per_request: bool = False) -> None:
         self.routable = routable
+        self.per_request = per_request
         self.port, self.path, self.bodies = port, path, bodies or [b"{}"]
         self.users, self.timeout_s, self.pod_of = users, timeout_s, pod_of
         self.headers = {"Content-Type": "application/json", **(headers or {})}
@@ -100,6 +105,9 @@ class RolloutLoad:
                     conn = None
                     error = f"{type(exc).__name__}: {exc}"
                     break
+            if self.per_request and conn is not None:
+                conn.close()  # the next request picks its revision afresh
+                conn = None
             latency = (time.monotonic() - t0) * 1000.0
             if self._stop.is_set() and not ok:
                 break  # stopped mid-request: not the server's failure

@@ -12,6 +12,7 @@ a named cause (harness.kube.causes.pod_cause: CrashLoopBackOff, OOMKilled, a fai
 gone -> on_success: rollback restores the baseline after a clean rollout too -> `after_s` more
 load -> `harness.rollout.verdict.judge`. Each answer's side is the pod-template-hash of the pod the
 ServiceForward chose for its connection (pods of the templates running before the patch: baseline).
+strategy canary (Serverless canaryTrafficPercent steps) runs harness.rollout.canary instead.
 """
 from __future__ import annotations
 
@@ -19,23 +20,16 @@ import copy
 import time
 from pathlib import Path
 
-from kubernetes.client.exceptions import ApiException
-
-from harness.errors import ConfigError, DeployError
-from harness.kube.api import api_error_text, is_conflict
-from harness.kube.causes import MODEL_CONTAINER, pod_cause, pod_ready
-from harness.kube.manifest import GROUP, PLURAL, VERSION
-from harness.kube.naming import ISVC_POD_LABEL
-from harness.kube.readiness import last_line
-from harness.rollout.forward import NO_READY_POD, ServiceForward
+from harness.errors import ConfigError
+from harness.rollout.canary import run_canary
+from harness.rollout.cluster import Pods, Rollout, follow, hold, set_predictor
+from harness.rollout.forward import ServiceForward
 from harness.rollout.load import RolloutLoad
 from harness.rollout.model import RolloutResult
 from harness.rollout.verdict import judge
 from harness.runtimes.registry import runtime_for
 
 PREDICTOR_PORT = 8080
-POLL_S = 0.5
-HASH = "pod-template-hash"
 
 
 def check_rollout_target(spec, target: str) -> None:
@@ -52,81 +46,38 @@ def check_rollout_target(spec, target: str) -> None:
     if spec.serving.protocol == "grpc-v2":
         raise ConfigError("rollout: the rollout load is HTTP (V1/V2); grpc-v2 is not supported", where=where,
                           hint="roll out a v1 or v2 scenario")
+    if spec.rollout.strategy == "canary" and spec.kubernetes.deployment_mode != "Serverless":
+        raise ConfigError("rollout.strategy canary needs kubernetes.deployment_mode: Serverless (canaryTrafficPercent "
+                          f"is a Knative traffic split; this scenario is {spec.kubernetes.deployment_mode})",
+                          where=where, hint="set kubernetes.deployment_mode: Serverless, or use strategy: rolling")
 
 
-class _Pods:
-    """The InferenceService's pods as last listed, and every pod's template hash ever seen."""
-
-    def __init__(self, kube, ns: str, isvc: str) -> None:
-        self.kube, self.ns, self.isvc = kube, ns, isvc
-        self.hash_of: dict[str, str] = {}
-        self.items: list[dict] = []
-
-    def refresh(self) -> list[dict]:
-        self.items = self.kube.list_pods(self.ns, label_selector=f"{ISVC_POD_LABEL}={self.isvc}").get("items") or []
-        for p in self.items:
-            self.hash_of[p["metadata"]["name"]] = (p["metadata"].get("labels") or {}).get(HASH, "")
-        return self.items
-
-
-def _set_predictor(kube, ns: str, isvc: str, predictor: dict) -> None:
-    for _ in range(5):  # a status write between our read and our write: read again
-        body = kube.get_isvc(ns, isvc)
-        body["spec"]["predictor"] = copy.deepcopy(predictor)
-        try:
-            kube.custom.replace_namespaced_custom_object(GROUP, VERSION, ns, PLURAL, isvc, body)
-            return
-        except ApiException as exc:
-            if not is_conflict(exc):
-                raise DeployError(f"cannot update the InferenceService's predictor: {api_error_text(exc)}",
-                                  where=f"inferenceservice {ns}/{isvc}",
-                                  hint="a KServe admission webhook or policy refused it; see the message") from exc
-    raise DeployError("the InferenceService kept changing under the rollout's update (5 conflicts)",
-                      where=f"inferenceservice {ns}/{isvc}", hint="is another controller writing its spec?")
-
-
-def _cause(kube, ns: str, pod: dict) -> str | None:
-    try:
-        events = kube.list_events(ns).get("items") or []
-    except ApiException:
-        events = []
-    cause = pod_cause(pod, events)
-    if cause is None:
-        return None
-    line = None
-    if cause.wants_log:
-        try:
-            line = last_line(kube.pod_log(ns, pod["metadata"]["name"], cause.container or MODEL_CONTAINER,
-                                          previous=cause.previous_log))
-        except ApiException:
-            line = None
-    return cause.headline(line)
-
-
-def _follow(pods: _Pods, old_hashes: set[str], *, want_old: bool, deadline: float) -> str | None:
-    """Poll until the wanted side alone runs (None), or a pod of the other templates fails (its cause).
-    want_old=False: a new-template pod Ready and no old-template pod left; True: the reverse."""
-    while True:
-        items = pods.refresh()
-        old = [p for p in items if pods.hash_of[p["metadata"]["name"]] in old_hashes]
-        new = [p for p in items if p not in old]
-        wanted, other = (old, new) if want_old else (new, old)
-        if any(pod_ready(p) for p in wanted) and not other:
-            return None
-        if not want_old:
-            for p in new:
-                cause = _cause(pods.kube, pods.ns, p)
-                if cause:
-                    return cause
-        if time.monotonic() > deadline:
-            return f"the {'old' if want_old else 'new'} revision was not alone Ready within the rollout timeout"
-        time.sleep(POLL_S)
-
-
-def _hold(seconds: float) -> None:
-    """Keep the load running `seconds`: a measured stretch of the rollout (not a synchronisation)."""
-    if seconds > 0:
-        time.sleep(seconds)
+def run_rolling(c: Rollout, ro) -> bool:
+    """The RawDeployment rolling update; True when the new revision failed."""
+    result, deadline_s = c.result, ro.timeout_s
+    result.patched_at_s = round(c.load.now(), 3)
+    c.say(f"  rollout: patching {c.ns}/{c.isvc}'s predictor to the candidate {c.run.spec.candidate_scenario.name}")
+    set_predictor(c.kube, c.ns, c.isvc, c.new_predictor)
+    failure = follow(c.pods, c.old_hashes, want_old=False, deadline=time.monotonic() + deadline_s)
+    crashed = False
+    if failure is not None:
+        crashed, result.cause = True, failure
+        c.say(f"  rollout: new revision failed ({failure}); restoring the old predictor")
+        set_predictor(c.kube, c.ns, c.isvc, c.old_predictor)
+        back = follow(c.pods, c.old_hashes, want_old=True, deadline=time.monotonic() + deadline_s)
+        result.outcome = "rolled back" if back is None else "failed"
+    elif ro.on_success == "rollback":
+        result.settled_at_s = round(c.load.now(), 3)
+        hold(ro.after_s)
+        c.say("  rollout: clean; rolling back as asked (on_success: rollback)")
+        set_predictor(c.kube, c.ns, c.isvc, c.old_predictor)
+        back = follow(c.pods, c.old_hashes, want_old=True, deadline=time.monotonic() + deadline_s)
+        result.outcome = "rolled back" if back is None else "failed"
+    else:
+        result.outcome = "promoted"
+    result.settled_at_s = round(c.load.now(), 3)
+    hold(ro.after_s)
+    return crashed
 
 
 def run_rollout(run) -> RolloutResult:
@@ -139,58 +90,34 @@ def run_rollout(run) -> RolloutResult:
     target.storage().store.upload(cand.storage.uri, files.objects)
     new_predictor = runtime.inference_service(cand, cand.storage.uri, run.run_id)["spec"]["predictor"]
     old_predictor = copy.deepcopy(kube.get_isvc(ns, isvc)["spec"]["predictor"])
-    pods = _Pods(kube, ns, isvc)
+    pods = Pods(kube, ns, isvc)
     pods.refresh()
     old_hashes = {pods.hash_of[p["metadata"]["name"]] for p in pods.items}
-    result = RolloutResult(on_success=ro.on_success,
+    canary = ro.strategy == "canary"
+    result = RolloutResult(strategy=ro.strategy, on_success=ro.on_success,
                            baseline_pods=sorted(n for n, h in pods.hash_of.items() if h in old_hashes))
     load_spec = spec.load
     path = load_spec.path or run.endpoint.predict_path
-    fwd = ServiceForward(target.api_client, ns, isvc, PREDICTOR_PORT).start()
+    fwd = ServiceForward(target.api_client, ns, isvc, PREDICTOR_PORT, traffic_split=canary).start()
     load = RolloutLoad(fwd.local_port, path, load_spec.read_bodies(), users=ro.users, timeout_s=load_spec.timeout_s,
-                       pod_of=fwd.pod_of, routable=fwd.routable)
-    crashed = False
-    deadline_s = ro.timeout_s
+                       pod_of=fwd.pod_of, routable=fwd.routable, per_request=canary)
+    c = Rollout(run, kube, ns, isvc, pods, old_hashes, load, result, new_predictor, old_predictor)
     try:
         load.start()
-        _hold(ro.before_s)
-        result.patched_at_s = round(load.now(), 3)
-        run.progress.say(f"  rollout: patching {ns}/{isvc}'s predictor to the candidate {cand.name}")
-        _set_predictor(kube, ns, isvc, new_predictor)
-        failure = _follow(pods, old_hashes, want_old=False, deadline=time.monotonic() + deadline_s)
-        if failure is not None:
-            crashed, result.cause = True, failure
-            run.progress.say(f"  rollout: new revision failed ({failure}); restoring the old predictor")
-            _set_predictor(kube, ns, isvc, old_predictor)
-            back = _follow(pods, old_hashes, want_old=True, deadline=time.monotonic() + deadline_s)
-            result.outcome = "rolled back" if back is None else "failed"
-        elif ro.on_success == "rollback":
-            result.settled_at_s = round(load.now(), 3)
-            _hold(ro.after_s)
-            run.progress.say("  rollout: clean; rolling back as asked (on_success: rollback)")
-            _set_predictor(kube, ns, isvc, old_predictor)
-            back = _follow(pods, old_hashes, want_old=True, deadline=time.monotonic() + deadline_s)
-            result.outcome = "rolled back" if back is None else "failed"
-        else:
-            result.outcome = "promoted"
-        result.settled_at_s = round(load.now(), 3)
-        _hold(ro.after_s)
+        hold(ro.before_s)
+        crashed = (run_canary if canary else run_rolling)(c, ro)
     finally:
         load.stop()
         fwd.stop()
+    if result.steps and result.steps[-1].end_s is None:
+        result.steps[-1].end_s = round(load.now(), 3)
     pods.refresh()
     result.candidate_pods = sorted(n for n, h in pods.hash_of.items() if h not in old_hashes)
-    baseline = set(n for n, h in pods.hash_of.items() if h in old_hashes)
-    result.baseline_pods = sorted(baseline)
-
-    def side_of(pod: str | None) -> str:
-        if pod is None or pod == NO_READY_POD or pod not in pods.hash_of:
-            return "unknown"
-        return "baseline" if pod in baseline else "candidate"
-
-    records = load.records(side_of)
-    _save(records, run.run_dir / "load" / "rollout-requests.jsonl")
-    return judge(result, records, crashed=crashed, slo=ro.slo or load_spec.slo, width_s=ro.window_s)
+    result.baseline_pods = sorted(n for n, h in pods.hash_of.items() if h in old_hashes)
+    records = load.records(c.side_of)
+    result = judge(result, records, crashed=crashed, slo=ro.slo or load_spec.slo, width_s=ro.window_s)
+    _save(records, run.run_dir / "load" / "rollout-requests.jsonl")  # judged first: canary records carry their step
+    return result
 
 
 def _save(records, path: Path) -> None:

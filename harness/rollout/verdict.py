@@ -1,12 +1,16 @@
 """Judge a rollout from its request records: no failed request from the patch on, the candidate's SLO
-on what it served, and the outcome the scenario asked for. Pure functions (unit-tested)."""
+on what it served, and the outcome the scenario asked for; for a canary also each traffic step on
+its own (its failed requests, the candidate's SLO on what it served at that step). Pure functions
+(unit-tested)."""
 from __future__ import annotations
+
+import math
 
 import numpy as np
 
 from harness.load.result import Percentiles, SloCheck
 from harness.load.spec import SloSpec
-from harness.rollout.model import RolloutRecord, RolloutResult, RolloutWindow, SideFigures
+from harness.rollout.model import RolloutRecord, RolloutResult, RolloutStep, RolloutWindow, SideFigures
 
 
 def percentiles(values: list[float]) -> Percentiles:
@@ -54,9 +58,63 @@ def candidate_slo(fig: SideFigures, slo: SloSpec | None) -> list[SloCheck]:
     return checks
 
 
+def assign_steps(records: list[RolloutRecord], steps: list[RolloutStep]) -> None:
+    """Each record's step: the percent whose [start_s, end_s) holds its answer; 0 outside every step
+    (before the first, or after a rollback)."""
+    for r in records:
+        r.step = next((s.percent for s in steps if s.start_s is not None and s.start_s <= r.t
+                       and (s.end_s is None or r.t < s.end_s)), 0)
+
+
+def share_plausible(percent: int, share: float | None, n: int) -> bool | None:
+    """The observed candidate share is within 3 binomial standard errors (plus one request) of percent."""
+    if share is None or not n:
+        return None
+    p = percent / 100.0
+    return abs(share - p) <= 3 * math.sqrt(p * (1 - p) / n) + 1.0 / n
+
+
+def _broken_text(c: SloCheck) -> str:
+    if c.name.endswith("_ms"):
+        obs = "none" if c.observed is None else f"{c.observed:.1f} ms"
+        return f"candidate {c.name[:-3]} {obs} > {c.limit:g} ms"
+    return f"candidate {c.name.replace('_', ' ')} {c.observed if c.observed is None else round(c.observed, 4)} " \
+           f"> {c.limit:g}"
+
+
+def step_figures(step: RolloutStep, records: list[RolloutRecord], slo: SloSpec | None) -> RolloutStep:
+    """Fill `step` (percent, start_s, end_s set) from the records answered within it, and judge it."""
+    mine = [r for r in records if step.start_s is not None and step.start_s <= r.t
+            and (step.end_s is None or r.t < step.end_s)]
+    step.requests, step.errors = {}, {}
+    for r in mine:
+        step.requests[r.side] = step.requests.get(r.side, 0) + 1
+        if not r.ok:
+            step.errors[r.side] = step.errors.get(r.side, 0) + 1
+    cand = side_figures(mine, "candidate", [])
+    step.candidate_share = round(cand.requests / len(mine), 4) if mine else None
+    step.share_plausible = share_plausible(step.percent, step.candidate_share, len(mine))
+    step.candidate_latency_ms = cand.latency_ms
+    step.slo = candidate_slo(cand, slo) if cand.requests else []
+    failed = [r for r in mine if not r.ok]
+    if failed:
+        step.reason = f"step {step.percent} %: {len(failed)} failed request(s), e.g. {failed[0].error or 'error'}"
+    elif not cand.requests:
+        step.reason = f"step {step.percent} %: the candidate served no request"
+    else:
+        broken = [c for c in step.slo if not c.passed]
+        step.reason = f"step {step.percent} %: " + ", ".join(_broken_text(c) for c in broken) if broken else None
+    step.passed = step.reason is None
+    return step
+
+
 def judge(result: RolloutResult, records: list[RolloutRecord], *, crashed: bool, slo: SloSpec | None,
           width_s: float = 1.0) -> RolloutResult:
-    """Fill the figures and the verdict of `result` (its pods, cause, outcome and patched_at_s set)."""
+    """Fill the figures and the verdict of `result` (its pods, cause, outcome and patched_at_s set; for a
+    canary its steps' percent, start_s and end_s too)."""
+    if result.strategy == "canary":
+        assign_steps(records, result.steps)
+    step_reasons = [s.reason for s in (step_figures(s, records, slo) for s in result.steps) if s.reason]
     result.windows = windows(records, width_s)
     result.sides = [side_figures(records, "baseline", result.baseline_pods),
                     side_figures(records, "candidate", result.candidate_pods)]
@@ -86,6 +144,6 @@ def judge(result: RolloutResult, records: list[RolloutRecord], *, crashed: bool,
                 f"{c.name} {c.observed if c.observed is None else round(c.observed, 4)} > {c.limit}" for c in broken))
     if result.outcome == "failed" and not crashed:
         reasons.append("the rollout did not settle")
-    result.reasons = reasons
-    result.passed = not reasons
+    result.reasons = step_reasons + reasons
+    result.passed = not result.reasons
     return result

@@ -1,5 +1,6 @@
-"""A/B runs end to end on the local target: two real TorchServe deployments at once, the load in
-ABBA blocks between them, outputs side by side, and the verdict in every report format."""
+"""A/B runs end to end on the local target: two real TorchServe deployments at once, the load
+interleaved request by request between them (or in ABBA blocks, or both at once), outputs side by
+side, and the verdict in every report format."""
 from __future__ import annotations
 
 import json
@@ -32,7 +33,8 @@ def test_identical_candidate_no_regression_and_outputs_agree(run_scenario, harne
     assert report.passed and report.exit_code == 0, report.error
     ab = report.ab
     assert ab.verdict not in ("regression", "disagree"), ab.reasons
-    assert ab.order == "ABBAAB" and len(ab.blocks) == 6 and all(b.status == "PASS" for b in ab.blocks)
+    assert ab.schedule == "interleaved" and ab.order == "A|B A|B A|B"
+    assert len(ab.blocks) == 6 and all(b.status == "PASS" for b in ab.blocks)
     assert ab.outputs.outputs == ab.outputs.agree == 6 and ab.outputs.top1_agree == 6
     assert ab.outputs.max_abs_diff == 0.0
     assert {m.metric for m in ab.metrics} >= {"p50_ms", "throughput_rps", "error_rate", "server_inference_ms",
@@ -41,9 +43,16 @@ def test_identical_candidate_no_regression_and_outputs_agree(run_scenario, harne
     assert "## A/B: " in (run_dir / "summary.md").read_text()
     assert "A/B" in (run_dir / "report.html").read_text()
     assert not _junit_failures(run_dir)
-    assert json.loads((run_dir / "report.json").read_text())["schema_version"] == "1.8"
+    assert json.loads((run_dir / "report.json").read_text())["schema_version"] == "1.9"
     rc = compare_runs(report, run_dir, report, run_dir)
     assert rc.ab is not None and rc.verdict != "regression"
+    # One Locust run fed both sides, request by request: requests 2k and 2k+1 went one to each side.
+    sides = [[json.loads(line) for line in (run_dir / "load" / "ab" / "run" / f"side-{i}" / "records-all.jsonl")
+              .read_text().splitlines()] for i in (0, 1)]
+    assert abs(len(sides[0]) - len(sides[1])) <= 1 and len(sides[0]) > 50
+    assert {r[8] for r in sides[0]} == {0} and {r[8] for r in sides[1]} == {1}
+    spans = [(min(r[3] for r in rows), max(r[4] for r in rows)) for rows in sides]
+    assert spans[0][0] < spans[1][1] and spans[1][0] < spans[0][1]  # the same stretch of time
 
 
 def test_planted_slowdown_is_a_p50_regression_with_the_interval_above_0(run_scenario, scenario_copy,
@@ -77,7 +86,8 @@ def test_a_different_model_is_reported_as_disagreement_with_examples(run_scenari
 def test_invalid_blocks_exit_3_and_trials_multiply_the_pairs(run_scenario, scenario_copy, harness_options):
     # A generator "busier than 0.01 % of a core" is every generator: every block is INVALID.
     scenario = scenario_copy("digits-ab.yaml", {"load": {"self_check": {"max_cpu_percent": 0.01},
-                                                         "ab": {"blocks": 2, "block_s": 1, "warmup_block_s": 0.5}}})
+                                                         "ab": {"schedule": "alternate", "blocks": 2, "block_s": 1,
+                                                                "warmup_block_s": 0.5}}})
     report = run_scenario(scenario, trials=2)
     ab = report.ab
     assert len(ab.blocks) == 8 and ab.blocks_per_side == 4 and ab.order == "ABBAABBA"  # 2 pairs x --trials 2
@@ -101,3 +111,19 @@ def test_concurrent_schedule_loads_both_sides_in_the_same_window(run_scenario, s
         a, b = (json.loads(Path(x.result).read_text()) for x in ab.blocks if x.pair == pair)
         assert a["started_at"] < b["finished_at"] and b["started_at"] < a["finished_at"]  # the windows overlap
     assert next(m for m in ab.metrics if m.metric == "p50_ms").pairs == 2
+
+
+def test_interleaved_grpc_v2_sends_each_side_its_own_model_infer(run_scenario, scenario_copy):
+    # Each side's ModelInfer is built for its own endpoint; the candidate's model name differs here.
+    scenario = scenario_copy("digits-grpc.yaml", {
+        "candidate": {"model": {"name": "digits-next", "version": "2.0"}},
+        "load": {"users": 2, "warmup_s": 0.5, "duration_s": 2,
+                 "ab": {"blocks": 2, "block_s": 1, "warmup_block_s": 0.5,
+                        "thresholds": {"p50_ms": None, "p95_ms": None, "p99_ms": None, "throughput_rps": None,
+                                       "server_inference_ms": None}}}})
+    report = run_scenario(scenario)
+    assert report.passed, report.error
+    ab = report.ab
+    assert ab.schedule == "interleaved" and len(ab.blocks) == 4
+    for b in ab.blocks:
+        assert b.status == "PASS" and b.metrics["error_rate"] == 0.0 and b.metrics["throughput_rps"] > 0

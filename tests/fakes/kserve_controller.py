@@ -46,7 +46,7 @@ from pathlib import Path
 from typing import Callable, Union
 
 from tests.fakes.kserve_kubelet import NODE_NAME, FakePodRunner, KubeletSettings, PodHooks
-from tests.fakes.kserve_rollout import RollingUpdates
+from tests.fakes.kserve_rollout import CanaryRevisions, RollingUpdates, is_serverless, revision_pod
 from tests.fakes.kserve_objects import (
     ISVC_LABEL, ISVC_RESOURCE, STORAGE_INITIALIZER_IMAGE, install_kserve, is_custom_predictor, pod_spec_errors,
     propagate_status, render_custom_predictor_pod, render_predictor_pod, select_runtime,
@@ -138,6 +138,7 @@ class FakeKServeController:
         self._pending: dict[tuple[str, str], float] = {}
         self._reconciler = threading.Thread(target=self._reconcile_loop, name="fake-kserve reconcile", daemon=True)
         self.rollouts = RollingUpdates(self)  # spec changes: the predictor Deployment's rolling update
+        self.revisions = CanaryRevisions(self, self.rollouts)  # Serverless: Knative revisions, canary traffic
 
     # --- lifecycle ------------------------------------------------------------------------------
     def start(self) -> "FakeKServeController":
@@ -161,6 +162,7 @@ class FakeKServeController:
         for listener in self._listeners:
             listener.close()
         self.rollouts.stop()
+        self.revisions.stop()
         self._listeners = []
         with self._queue_cv:
             self._queue_cv.notify_all()
@@ -247,20 +249,24 @@ class FakeKServeController:
             self.mark(event.namespace, event.name, "isvc-deleted")
             self._stop_pods(lambda r: r.pod["metadata"]["ownerReferences"][0]["uid"] == event.object["metadata"]["uid"])
             return
-        if event.type != ADDED:
-            self.rollouts.on_isvc_modified(event.object)  # a spec change rolls out (tests.fakes.kserve_rollout)
+        if event.type != ADDED:  # a spec change rolls out (tests.fakes.kserve_rollout)
+            (self.revisions if is_serverless(event.object) else self.rollouts).on_isvc_modified(event.object)
             return
         isvc = event.object
         ns, name = event.namespace, event.name
         self.mark(ns, name, "isvc-created")
         self.rollouts.created(isvc)
-        self._start_predictor_pod(isvc, ns, name)
+        revision = self.revisions.created(isvc) if is_serverless(isvc) else None
+        self._start_predictor_pod(isvc, ns, name, revision=revision)
 
-    def _start_predictor_pod(self, isvc: dict, ns: str, name: str) -> None:
-        """Create the predictor pod of the InferenceService's current spec and start its kubelet."""
+    def _start_predictor_pod(self, isvc: dict, ns: str, name: str, *, revision: str | None = None) -> None:
+        """Create the predictor pod of the InferenceService's current spec (of `revision`, a Knative
+        revision, when Serverless) and start its kubelet."""
         pod = self._render_pod(isvc, ns, name)
         if pod is None:
             return
+        if revision is not None:
+            pod = revision_pod(pod, isvc, revision)
         invalid = pod_spec_errors(pod)
         if invalid:  # the API server refuses the pod: the ReplicaSet says so, and no pod appears
             self._write_status(ns, name)
@@ -315,7 +321,14 @@ class FakeKServeController:
         if owner is not None:
             self._enqueue(event.namespace, owner["name"])
             if event.type != DELETED:
-                self.rollouts.settle(event.namespace, owner["name"])
+                self._settle(event.namespace, owner["name"])
+
+    def _settle(self, namespace: str, name: str) -> None:
+        try:
+            isvc = self.store.get(ISVC_RESOURCE, name, namespace)
+        except FakeKubeError:
+            return
+        (self.revisions if is_serverless(isvc) else self.rollouts).settle(namespace, name)
 
     def _enqueue(self, namespace: str, name: str) -> None:
         """Reconcile this InferenceService's status `reconcile_delay_s` from now (changes coalesce)."""
@@ -360,6 +373,8 @@ class FakeKServeController:
                 isvc, pods, now=now_rfc3339(), ingress_configured=self.ingress_configured,
                 url=f"http://{name}-{namespace}.{self.ingress_domain}",
                 address_url=f"http://{name}-predictor.{namespace}.svc.cluster.local", failure=failure)
+            if is_serverless(isvc):
+                status = self.revisions.status(isvc, pods, status)
             try:
                 updated = self.store.set_status(ISVC_RESOURCE, name, status, namespace)
             except FakeKubeError:

@@ -47,7 +47,7 @@ def test_links_are_relative_to_the_run_directory(tmp_path):
 def test_report_json_round_trips_with_the_new_fields(tmp_path):
     run = make_run(tmp_path, seed=3, trials=3, users=[1, 4])
     report = load_report(run)
-    assert report.schema_version == SCHEMA_VERSION == "1.8"
+    assert report.schema_version == SCHEMA_VERSION == "1.9"
     assert report.trials == 3 and len(report.load_trials) == 3 and report.load == report.load_trials[0]
     assert len(report.load_results()) == 3
     assert {(h.trial, h.step) for h in report.latency_histograms} == {(t, s) for t in (1, 2, 3)

@@ -85,7 +85,7 @@ def test_harness_compare_finds_no_regression_against_itself(tmp_path, capsys):
 
 def test_reading_is_tolerant_of_unknown_fields_and_says_which(tmp_path):
     raw = json.loads(OLD.read_text())
-    raw["schema_version"] = "1.9"  # a newer minor version of the same schema
+    raw["schema_version"] = "1.99"  # a newer minor version of the same schema
     raw["from_the_future"] = {"x": 1}
     raw["load"]["steps"][0]["queue_depth"] = 3
     raw["load"]["steps"][0]["client"]["p999_ms"] = 250.0

@@ -65,7 +65,7 @@ def test_summary_and_html_show_versions_and_path_in_one_place_each(scenario_copy
     assert html.count("<h2>Runtime</h2>") == 1 and "<b>direct</b> path" in html
     assert '<span class="badge differs">differs</span>' in html and "<h2>Lint warnings</h2>" in html
     report = json.loads((tmp_path / "report.json").read_text())
-    assert report["schema_version"] == SCHEMA_VERSION == "1.8"
+    assert report["schema_version"] == SCHEMA_VERSION == "1.9"
     assert report["runtime"]["differences"] == ["torch: image 2.4.0, ran 2.14.1", "python: image 3.9, ran 3.11.7"]
 
 
