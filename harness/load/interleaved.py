@@ -23,11 +23,10 @@ from pathlib import Path
 from typing import Callable
 
 from harness.endpoint import Endpoint
-from harness.errors import ConfigError
 from harness.load.gpu import sampler_for, with_metrics_fallback
 from harness.load.result import LoadResult
-from harness.load.runner import (ExpectedBatching, LoadProgress, _plan, _result_endpoint, _Run, _steps_of,
-                                 preflight)
+from harness.load.runner import (ExpectedBatching, LoadProgress, _plan, _prepare, _result_endpoint, _Run,
+                                 _steps_of, describe, probe_for)
 from harness.load.server_metrics import ServerProbe
 from harness.load.slo import judge_run
 from harness.load.spec import LoadSpec, StagePlan
@@ -100,21 +99,10 @@ def run_interleaved(spec: LoadSpec, endpoints: list[Endpoint], bodies: list[byte
         PredictorError: an endpoint does not answer a TCP connect (one line, before any load).
         EnvironmentProblem: Locust itself could not run.
     """
-    if not bodies:
-        raise ConfigError("no request body for the load run", where="load.requests",
-                          hint="list request JSON files under load.requests")
-    out_dir = Path(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    for ep in endpoints:
-        preflight(ep)
+    out_dir = _prepare(bodies, out_dir, endpoints)
     started_at = time.time()
-    probes = [ServerProbe(ep) if (ep.metrics_url or ep.management_url) else None for ep in endpoints]
-    descriptions: list[tuple] = []
-    for probe in probes:
-        try:
-            descriptions.append((probe.describe(), None) if probe and probe.has_management else (None, None))
-        except Exception as exc:
-            descriptions.append((None, f"{type(exc).__name__}: {exc}"[:300]))
+    probes = [probe_for(ep) for ep in endpoints]
+    descriptions = [describe(probe) for probe in probes]
     expected = expected or [None] * len(endpoints)
     run = InterleavedRun(spec, endpoints, stages, out_dir / "run", probes, progress)
     samplers = [sampler_for(ep).start() for ep in endpoints]

@@ -32,7 +32,7 @@ import psutil
 from harness.errors import ConfigError, EnvironmentProblem, PredictorError
 from harness.load import figures as fig
 from harness.load.gpu import sampler_for, with_metrics_fallback
-from harness.load.result import GeneratorProcess, LoadResult, ServerFigures, StepResult
+from harness.load.result import GeneratorProcess, LoadResult, ModelDescription, ServerFigures, StepResult
 from harness.load.server_metrics import ServerProbe, Snapshot, window
 from harness.load.slo import judge_run, judge_step
 from harness.load.spec import LoadSpec, StagePlan
@@ -296,6 +296,33 @@ def _snapshot_at(snaps: list[Snapshot], t: float) -> Snapshot | None:
     return min(snaps, key=lambda s: abs(s.t - t)) if snaps else None
 
 
+def _prepare(bodies: list[bytes], out_dir: Path, endpoints: list[Endpoint]) -> Path:
+    """Before any load: bodies to send, the output folder, every endpoint reachable (one line each)."""
+    if not bodies:
+        raise ConfigError("no request body for the load run", where="load.requests",
+                          hint="list request JSON files under load.requests")
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    for endpoint in endpoints:
+        preflight(endpoint)
+    return out_dir
+
+
+def probe_for(endpoint: Endpoint) -> ServerProbe | None:
+    return ServerProbe(endpoint) if (endpoint.metrics_url or endpoint.management_url) else None
+
+
+def describe(probe: ServerProbe | None) -> tuple[ModelDescription | None, str | None]:
+    """(the management API's model description, or why it could not be read). A ModelServer has
+    metrics only: nothing to describe, and no error."""
+    if not (probe and probe.has_management):
+        return None, None
+    try:
+        return probe.describe(), None
+    except Exception as exc:
+        return None, f"{type(exc).__name__}: {exc}"[:300]
+
+
 def run_load(load_spec: LoadSpec, endpoint: Endpoint, bodies: list[bytes], out_dir: Path,
              progress: Callable[[LoadProgress], None] | None = None, *,
              expected: ExpectedBatching | None = None, run_factory: Callable[..., "_Run"] | None = None) -> LoadResult:
@@ -322,20 +349,10 @@ def run_load(load_spec: LoadSpec, endpoint: Endpoint, bodies: list[bytes], out_d
         PredictorError: nothing listens at the endpoint (one line, before any load).
         EnvironmentProblem: Locust itself could not run.
     """
-    if not bodies:
-        raise ConfigError("no request body for the load run", where="load.requests",
-                          hint="list request JSON files under load.requests")
-    out_dir = Path(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    preflight(endpoint)
+    out_dir = _prepare(bodies, out_dir, [endpoint])
     started_at = time.time()
-    probe = ServerProbe(endpoint) if (endpoint.metrics_url or endpoint.management_url) else None
-    description, description_error = None, None
-    if probe and probe.has_management:  # a ModelServer has metrics only: nothing to describe
-        try:
-            description = probe.describe()
-        except Exception as exc:
-            description_error = f"{type(exc).__name__}: {exc}"[:300]
+    probe = probe_for(endpoint)
+    description, description_error = describe(probe)
     runs = load_spec.runs()
     steps: list[StepResult] = []
     try:

@@ -1,6 +1,6 @@
 """A paired A/B run on the FAKE cluster (`--target kubeconfig`): the candidate is a second
 InferenceService in a namespace of its own, both served by real TorchServe pods of the fake
-kubelet, the ABBA load blocks through each one's port-forward, and both namespaces gone after.
+kubelet, one interleaved load through both port-forwards, and both namespaces gone after.
 Fixtures and the cleanup check are test_emulator_e2e's."""
 from __future__ import annotations
 
@@ -17,7 +17,7 @@ def test_ab_on_a_cluster_deploys_two_inference_services_and_judges_the_pairs(fak
     assert report.error is None and report.passed, report.error
     ab = report.ab
     assert ab.verdict in ("no change", "inconclusive", "improvement"), ab.reasons  # identical copies
-    assert ab.order == "ABBAAB" and all(b.status == "PASS" for b in ab.blocks)
+    assert ab.schedule == "interleaved" and ab.order == "A|B A|B A|B" and all(b.status == "PASS" for b in ab.blocks)
     assert ab.outputs.agree == ab.outputs.outputs == 6
     created = set()
     while (event := isvcs.get(timeout=0)) is not None:
