@@ -245,7 +245,7 @@ class ScenarioRun:
         """An A/B run: the load alternates between baseline and candidate, then outputs side by side."""
         blocks = []
         if self.spec.load is not None and self.options.run_load:
-            with self._phase("load", "A/B load blocks, baseline and candidate in ABBA order") as ph:
+            with self._phase("load", "A/B load, baseline and candidate paired over the same time") as ph:
                 blocks = ab_load(self, self.candidate)
                 ph.detail = f"{len(blocks)} blocks"
         with self._phase("ab", "outputs side by side and the paired verdict") as ph:
