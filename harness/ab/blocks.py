@@ -48,6 +48,12 @@ def warm_up_blocks(sides: dict[str, tuple[ScenarioSpec, Endpoint]], out_dir: Pat
         run_load_phase(spec, endpoint, out_dir / f"00-warm-up-{side}", progress)
 
 
+def _side_line(side: str, result: LoadResult) -> str:
+    """One side of a pair in a progress line: its p50 and verdict."""
+    lat = result.steps[0].client.latency_ms
+    return f"{side} p50 {lat.p50:.1f} ms {result.verdict.status}" if lat.count else f"{side} {result.verdict.status}"
+
+
 def run_blocks(sides: dict[str, tuple[ScenarioSpec, Endpoint]], pairs: int, out_dir: Path,
                progress: Progress) -> list[Block]:
     """`sides[name]` = (the scenario whose load is one block, its endpoint); every block in ABBA order."""
@@ -70,9 +76,8 @@ def run_concurrent_blocks(sides: dict[str, tuple[ScenarioSpec, Endpoint]], pairs
             futures = {side: pool.submit(run_load_phase, sides[side][0], sides[side][1],
                                          out_dir / f"{pair:02d}-{side}", quiet) for side in SIDES}
             results = {side: f.result() for side, f in futures.items()}
-            progress.say(f"  A/B pair {pair}/{pairs}, both at once: " + ", ".join(
-                f"{side} p50 {r.steps[0].client.latency_ms.p50:.1f} ms {r.verdict.status}"
-                if r.steps[0].client.latency_ms.count else f"{side} {r.verdict.status}" for side, r in results.items()))
+            progress.say(f"  A/B pair {pair}/{pairs}, both at once: "
+                         + ", ".join(_side_line(side, r) for side, r in results.items()))
             blocks += [Block(side=side, pair=pair, order=pair, result=results[side]) for side in SIDES]
     return blocks
 
@@ -103,9 +108,7 @@ def run_interleaved_blocks(sides: dict[str, tuple[ScenarioSpec, Endpoint]], pair
                                report, expected=[expected_batching(s) for s in specs])
     blocks = []
     for w, results in enumerate(zip(*per_side)):
-        progress.say(f"  A/B window {w + 1}/{pairs}: " + ", ".join(
-            f"{side} p50 {r.steps[0].client.latency_ms.p50:.1f} ms {r.verdict.status}"
-            if r.steps[0].client.latency_ms.count else f"{side} {r.verdict.status}"
-            for side, r in zip(SIDES, results)))
+        progress.say(f"  A/B window {w + 1}/{pairs}: "
+                     + ", ".join(_side_line(side, r) for side, r in zip(SIDES, results)))
         blocks += [Block(side=side, pair=w + 1, order=w + 1, result=r) for side, r in zip(SIDES, results)]
     return blocks

@@ -4,8 +4,8 @@ paired load (interleaved windows or blocks), and the paired verdict.
 Flow (harness.runner calls these in order; harness.lints.lint covers the candidate):
 `deploy_candidate` builds, uploads and deploys the candidate (locally on a target of its own sharing
 the baseline's storage emulator; on a cluster as a second InferenceService) and warms it up ->
-`ab_load` runs the paired load (load.ab.schedule) -> `ab_result` sends every check's and every distinct load body to
-both sides (agreement) and judges each metric on the paired block differences. `run` is the
+`ab_load` runs the paired load (load.ab.schedule) -> `ab_result` sends every check's and every
+distinct load body to both sides (agreement) and judges each metric on the paired block differences. `run` is the
 harness.runner.ScenarioRun (not imported: the runner imports this module).
 """
 from __future__ import annotations
@@ -114,15 +114,14 @@ def ab_result(run, candidate: Endpoint, blocks: list[Block]) -> AbResult:
     if blocks:
         _, block = spec.load.ab_blocks()
         res.block_s, res.blocks_per_side = block.duration_s, len(blocks) // 2
-        res.warmup_block_s = (spec.load.ab or AbSpec()).warmup_block_s
-        schedule = (spec.load.ab or AbSpec()).schedule
-        res.schedule = schedule
-        res.order = ("".join("A" if b.side == "baseline" else "B" for b in blocks) if schedule == "alternate"
-                     else " ".join([{"concurrent": "A+B", "interleaved": "A|B"}[schedule]] * res.blocks_per_side))
+        ab = spec.load.ab or AbSpec()
+        res.warmup_block_s, res.schedule = ab.warmup_block_s, ab.schedule
+        res.order = ("".join("A" if b.side == "baseline" else "B" for b in blocks) if ab.schedule == "alternate"
+                     else " ".join([{"concurrent": "A+B", "interleaved": "A|B"}[ab.schedule]] * res.blocks_per_side))
         res.blocks = [AbBlock(side=b.side, pair=b.pair, order=b.order, status=b.result.verdict.status,
                               metrics=step_metrics(b.result.steps[0]), result=b.result.artifacts.get("result", ""))
                       for b in blocks]
-        res.metrics, reasons = judge_blocks(res.blocks, ab_thresholds(spec.load.ab.thresholds if spec.load.ab else {}))
+        res.metrics, reasons = judge_blocks(res.blocks, ab_thresholds(ab.thresholds))
         res.reasons += reasons
     res.verdict = overall_verdict(res.outputs.all_agree, res.metrics, max((m.pairs for m in res.metrics), default=0),
                                   measured=bool(blocks))
