@@ -20,7 +20,7 @@ import yaml
 from harness.runtimes.torchserve.runtime import TorchServeRuntime
 from harness.errors import DeployError
 from harness.spec import load_scenario
-from harness.runtimes.torchserve.process import TorchServe
+from harness.runtimes.torchserve.process import TorchServe, worker_error
 from tests.helpers import FIXTURES
 
 MISSING_IMPORT_HANDLER = Path(__file__).parent / "data" / "missing_import_handler.py"
@@ -59,3 +59,18 @@ def test_builtin_handler_missing_a_package_names_that_package(tmp_path):
             ts.wait_ready("mnist-ic", timeout_s=90)
     assert "keeps dying: ModuleNotFoundError: No module named 'torchvision'" in info.value.what
     assert "from torchvision import transforms" in info.value.details
+
+
+def test_a_traceback_still_being_written_is_not_quoted_by_its_lookup(tmp_path):
+    # model_log.log of the test above, captured from a real run. TorchServe's frontend writes the
+    # worker's stderr line by line, so the readiness probe can read any prefix of it; a prefix
+    # holding only the handler lookup ("No module named 'image_classifier'") must give no error
+    # yet (the probe then waits its grace period) rather than quote the lookup as the cause.
+    lines = (Path(__file__).parent / "data" / "model_log_image_classifier.log").read_text().splitlines()
+    log = tmp_path / "model_log.log"
+    quoted = set()
+    for n in range(len(lines) + 1):
+        log.write_text("\n".join(lines[:n]) + "\n")
+        if err := worker_error(log):
+            quoted.add(err.splitlines()[-1])
+    assert quoted == {"ModuleNotFoundError: No module named 'torchvision'"}

@@ -85,8 +85,11 @@ def worker_error(model_log: Path, limit: int = 40) -> str:
     if not model_log.is_file():
         return ""
     lines = [_LOG_PREFIX.sub("", ln) for ln in model_log.read_text(errors="replace").splitlines()]
+    # A chain still being written (the worker's stderr reaches the log line by line) may so far show
+    # only TorchServe's handler lookup, not its cause: such a chain is never quoted.
     chains = [c for c in (_chain(lines, i) for i, ln in enumerate(lines) if ln.startswith(_TRACEBACK)
-                          and not _continues_chain(lines, i)) if c]
+                          and not _continues_chain(lines, i)) if c and _written_completely(lines, c)]
+    incomplete = any(ln.startswith(_TRACEBACK) for ln in lines) and not chains
     deaths = [i for i, ln in enumerate(lines) if "Backend worker process died" in ln]
     chain = None
     for death in reversed(deaths):  # the newest death whose traceback is completely written
@@ -99,6 +102,8 @@ def worker_error(model_log: Path, limit: int = 40) -> str:
         break
     if chain is None and chains:
         chain = chains[-1]
+    if chain is None and incomplete:
+        return ""
     if chain is None:
         errs = [ln for ln in lines if "Error" in ln or "error" in ln]
         return "\n".join(errs[-5:])
@@ -153,6 +158,15 @@ def _chain(lines: list[str], start: int) -> list[_Exception]:
             break
         start = nxt
     return chain
+
+
+def _written_completely(lines: list[str], chain: list[_Exception]) -> bool:
+    """Whether the chain shows its last link: no link line follows its last exception (the next
+    traceback is still to come), and it is not a lone handler lookup miss (TorchServe's loader
+    always follows that with its fallback import, whose exception is the next link)."""
+    follows = lines[chain[-1].end + 1:chain[-1].end + 4]
+    lone_miss = len(chain) == 1 and chain[0].lookup_miss
+    return not lone_miss and not any(ln in _CHAIN_LINKS for ln in follows)
 
 
 def _continues_chain(lines: list[str], i: int) -> bool:
