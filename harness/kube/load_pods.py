@@ -38,7 +38,7 @@ from kubernetes.client.exceptions import ApiException
 from harness.errors import ConfigError, EnvironmentProblem
 from harness.kube.api import api_error_text
 from harness.kube.naming import run_labels
-from harness.load.runner import LOCUSTFILE, STARTUP_GRACE_S, LoadProgress, _Run, _plan, _wire_bodies
+from harness.load.runner import LOCUSTFILE, STARTUP_GRACE_S, LoadProgress, LocustRun, locust_plan, wire_bodies
 
 LOCUST_VERSION = "2.47.0"  # constraints.txt pins locust==2.47.0; tests/kube/test_cluster_load.py checks they agree
 LOCUST_IMAGE = f"locustio/locust:{LOCUST_VERSION}"
@@ -162,8 +162,8 @@ def failed_pod_text(pod: dict, log_tail: str) -> str | None:
     return None
 
 
-class ClusterRun(_Run):
-    """One Locust run as pods; the figures then come from `_Run`'s own code over the downloaded records."""
+class ClusterRun(LocustRun):
+    """One Locust run as pods; the figures then come from `LocustRun`'s own code over the downloaded records."""
 
     cluster: ClusterLoad  # set by make_cluster_run
     through_port_forward = False  # the pods reach the predictor's Service: no tunnel to self-check
@@ -173,11 +173,11 @@ class ClusterRun(_Run):
 
         c, ri = self.cluster, self.index + 1
         self.run_dir.mkdir(parents=True, exist_ok=True)
-        wire = _wire_bodies(self.endpoint, bodies)
+        wire = wire_bodies(self.endpoint, bodies)
         bucket, base = split_uri(c.storage_uri)
         stamp = time.strftime("%Y%m%d-%H%M%S")
         prefix = f"{base}/load/{stamp}-r{ri}" if base else f"load/{stamp}-r{ri}"
-        local_plan = _plan(self.spec, self.endpoint, self.stages, self.run_dir, [])
+        local_plan = locust_plan(self.spec, self.endpoint, self.stages, self.run_dir, [])
         plan = pod_plan(local_plan, in_cluster_url(c.isvc, c.namespace), bucket, prefix, len(wire))
         (self.run_dir / "plan.json").write_text(json.dumps(plan, indent=1))
         labels = {**run_labels(c.run_id, c.scenario), LOAD_ROLE_LABEL: LOAD_ROLE}
@@ -311,7 +311,7 @@ def _phase_text(phases: dict[str, str]) -> str:
 
 
 def make_cluster_run(cluster: ClusterLoad):
-    """A `_Run` factory for harness.load.runner.run_load(run_factory=...)."""
+    """A `LocustRun` factory for harness.load.runner.run_load(run_factory=...)."""
 
     def factory(*args, **kwargs) -> ClusterRun:
         run = ClusterRun(*args, **kwargs)

@@ -5,10 +5,10 @@ if every window were a block of its own.
 Flow: `run_interleaved(spec, endpoints, bodies, stages, out_dir)`:
   1. the plan gets `sides` (each endpoint's address, path, headers and bodies); the locustfile sends
      requests 2k and 2k+1 one to each side, in an order a hash of k picks (locustfile.side_of);
-  2. one Locust run (harness.load.runner's `_Run`), whose every scrape reads both servers' metrics,
+  2. one Locust run (harness.load.runner's `LocustRun`), whose every scrape reads both servers' metrics,
      at each window's edges too;
   3. the records, split by side into side-N/, and each side's scrapes give its steps, one per stage
-     (= per window), computed by the runner's own `_steps_of`;
+     (= per window), computed by the runner's own `steps_of`;
   4. per side, one LoadResult per window.
 Both sides live through the same moments of the machine, request by request: drift and
 second-scale noise (other work on a shared machine, GC pauses elsewhere) hit both alike, which
@@ -25,14 +25,14 @@ from typing import Callable
 from harness.endpoint import Endpoint
 from harness.load.gpu import sampler_for, with_metrics_fallback
 from harness.load.result import LoadResult
-from harness.load.runner import (ExpectedBatching, LoadProgress, _plan, _prepare, _result_endpoint, _Run,
-                                 _steps_of, describe, probe_for)
+from harness.load.runner import (ExpectedBatching, LoadProgress, LocustRun, describe, locust_plan, prepare_bodies,
+                                 probe_for, result_endpoint, steps_of)
 from harness.load.server_metrics import ServerProbe
 from harness.load.slo import judge_run
 from harness.load.spec import LoadSpec, StagePlan
 
 
-class InterleavedRun(_Run):
+class InterleavedRun(LocustRun):
     """One Locust run over several endpoints; `_scrape` reads every side's metrics."""
 
     def __init__(self, spec: LoadSpec, endpoints: list[Endpoint], stages: list[StagePlan], run_dir: Path,
@@ -45,7 +45,7 @@ class InterleavedRun(_Run):
     def plan_doc(self, bodies: list[bytes]) -> dict:
         sides = [self.side_plan(ep, self.write_bodies(ep, bodies, f"side{i}-body"))
                  for i, ep in enumerate(self.endpoints)]
-        return {**_plan(self.spec, self.endpoint, self.stages, self.run_dir, []), "sides": sides}
+        return {**locust_plan(self.spec, self.endpoint, self.stages, self.run_dir, []), "sides": sides}
 
     def _scrape(self) -> None:
         for probe, snaps, errors in zip(self.probes, self.side_snapshots, self.side_scrape_errors):
@@ -58,7 +58,7 @@ class InterleavedRun(_Run):
                 if msg not in errors:
                     errors.append(msg)
 
-    def side_view(self, i: int) -> _Run:
+    def side_view(self, i: int) -> LocustRun:
         """Side i as a run of its own: its records (split off into side-i/), scrapes and share of the rate."""
         view = copy.copy(self)
         view.run_dir = self.run_dir / f"side-{i}"
@@ -99,7 +99,7 @@ def run_interleaved(spec: LoadSpec, endpoints: list[Endpoint], bodies: list[byte
         PredictorError: an endpoint does not answer a TCP connect (one line, before any load).
         EnvironmentProblem: Locust itself could not run.
     """
-    out_dir = _prepare(bodies, out_dir, endpoints)
+    out_dir = prepare_bodies(bodies, out_dir, endpoints)
     started_at = time.time()
     probes = [probe_for(ep) for ep in endpoints]
     descriptions = [describe(probe) for probe in probes]
@@ -116,8 +116,8 @@ def run_interleaved(spec: LoadSpec, endpoints: list[Endpoint], bodies: list[byte
         out = []
         for i, ep in enumerate(endpoints):
             view = run.side_view(i)
-            steps = _steps_of(view, spec, gpus[i], *descriptions[i], expected[i], 0)
-            out.append([LoadResult(config=spec.model_dump(mode="json"), endpoint=_result_endpoint(spec, ep),
+            steps = steps_of(view, spec, gpus[i], *descriptions[i], expected[i], 0)
+            out.append([LoadResult(config=spec.model_dump(mode="json"), endpoint=result_endpoint(spec, ep),
                                    started_at=started_at, finished_at=time.time(), steps=[step],
                                    verdict=judge_run([step.verdict], [step.label]),
                                    artifacts={"dir": str(view.run_dir)}) for step in steps])

@@ -102,7 +102,7 @@ def _side_plan(spec: LoadSpec, endpoint: Endpoint, body_paths: list[Path]) -> di
     }
 
 
-def _plan(spec: LoadSpec, endpoint: Endpoint, stages: list[StagePlan], run_dir: Path, body_paths: list[Path]) -> dict:
+def locust_plan(spec: LoadSpec, endpoint: Endpoint, stages: list[StagePlan], run_dir: Path, body_paths: list[Path]) -> dict:
     return {
         **_side_plan(spec, endpoint, body_paths),
         "mode": spec.mode,
@@ -128,7 +128,7 @@ def _grpc_plan(endpoint: Endpoint) -> dict:
             "grpc_transport_codes": sorted(grpc_client.TRANSPORT_CODES)}
 
 
-def _wire_bodies(endpoint: Endpoint, bodies: list[bytes]) -> list[bytes]:
+def wire_bodies(endpoint: Endpoint, bodies: list[bytes]) -> list[bytes]:
     """The bytes each request sends: the body itself, or for grpc-v2 its serialized ModelInferRequest
     (built once here, so the generator's per-request cost is the call alone)."""
     if not _grpc(endpoint):
@@ -183,7 +183,7 @@ def _log_tail(paths: list[Path], lines: int = 15) -> str:
     return "\n".join(chunks)
 
 
-class _Run:
+class LocustRun:
     """One Locust execution: its processes, scrapes, samples and deadline."""
 
     def __init__(self, spec: LoadSpec, endpoint: Endpoint, stages: list[StagePlan], run_dir: Path,
@@ -211,7 +211,7 @@ class _Run:
 
     def write_bodies(self, endpoint: Endpoint, bodies: list[bytes], prefix: str = "body") -> list[Path]:
         paths = []
-        for i, b in enumerate(_wire_bodies(endpoint, bodies)):
+        for i, b in enumerate(wire_bodies(endpoint, bodies)):
             p = self.run_dir / f"{prefix}-{i}.bin"
             p.write_bytes(b)
             paths.append(p)
@@ -221,7 +221,7 @@ class _Run:
         return _side_plan(self.spec, endpoint, body_paths)
 
     def plan_doc(self, bodies: list[bytes]) -> dict:
-        return _plan(self.spec, self.endpoint, self.stages, self.run_dir, self.write_bodies(self.endpoint, bodies))
+        return locust_plan(self.spec, self.endpoint, self.stages, self.run_dir, self.write_bodies(self.endpoint, bodies))
 
     def execute(self, bodies: list[bytes]) -> None:
         self.run_dir.mkdir(parents=True, exist_ok=True)
@@ -296,7 +296,7 @@ def _snapshot_at(snaps: list[Snapshot], t: float) -> Snapshot | None:
     return min(snaps, key=lambda s: abs(s.t - t)) if snaps else None
 
 
-def _prepare(bodies: list[bytes], out_dir: Path, endpoints: list[Endpoint]) -> Path:
+def prepare_bodies(bodies: list[bytes], out_dir: Path, endpoints: list[Endpoint]) -> Path:
     """Before any load: bodies to send, the output folder, every endpoint reachable (one line each)."""
     if not bodies:
         raise ConfigError("no request body for the load run", where="load.requests",
@@ -325,7 +325,7 @@ def describe(probe: ServerProbe | None) -> tuple[ModelDescription | None, str | 
 
 def run_load(load_spec: LoadSpec, endpoint: Endpoint, bodies: list[bytes], out_dir: Path,
              progress: Callable[[LoadProgress], None] | None = None, *,
-             expected: ExpectedBatching | None = None, run_factory: Callable[..., "_Run"] | None = None) -> LoadResult:
+             expected: ExpectedBatching | None = None, run_factory: Callable[..., "LocustRun"] | None = None) -> LoadResult:
     """Run the load a scenario describes and judge it.
 
     Args:
@@ -337,7 +337,7 @@ def run_load(load_spec: LoadSpec, endpoint: Endpoint, bodies: list[bytes], out_d
         progress: called with a `LoadProgress` about twice a second while Locust runs.
         expected: the batch size and delay the scenario configured; a mismatch with what the
             management API reports is a FAIL with that cause.
-        run_factory: makes each Locust run (default `_Run`, local processes); in-cluster load
+        run_factory: makes each Locust run (default `LocustRun`, local processes); in-cluster load
             passes harness.kube.load_pods.make_cluster_run(...).
 
     Returns:
@@ -349,7 +349,7 @@ def run_load(load_spec: LoadSpec, endpoint: Endpoint, bodies: list[bytes], out_d
         PredictorError: nothing listens at the endpoint (one line, before any load).
         EnvironmentProblem: Locust itself could not run.
     """
-    out_dir = _prepare(bodies, out_dir, [endpoint])
+    out_dir = prepare_bodies(bodies, out_dir, [endpoint])
     started_at = time.time()
     probe = probe_for(endpoint)
     description, description_error = describe(probe)
@@ -359,13 +359,13 @@ def run_load(load_spec: LoadSpec, endpoint: Endpoint, bodies: list[bytes], out_d
         for ri, stages in enumerate(runs):
             run_dir = out_dir / (f"run{ri + 1}" if len(runs) > 1 else "run")
             # run_factory: harness.kube.load_pods.make_cluster_run for `load.generator: cluster`
-            run = (run_factory or _Run)(load_spec, endpoint, stages, run_dir, probe, progress, ri, len(runs))
+            run = (run_factory or LocustRun)(load_spec, endpoint, stages, run_dir, probe, progress, ri, len(runs))
             sampler = sampler_for(endpoint).start()  # the predictor pod's GPU on a cluster, NVML locally
             try:
                 run.execute(bodies)
             finally:
                 gpu = with_metrics_fallback(sampler.stop(), [s.gauges for s in run.snapshots])
-            steps += _steps_of(run, load_spec, gpu, description, description_error, expected, len(steps))
+            steps += steps_of(run, load_spec, gpu, description, description_error, expected, len(steps))
     finally:
         if probe:
             probe.close()
@@ -374,7 +374,7 @@ def run_load(load_spec: LoadSpec, endpoint: Endpoint, bodies: list[bytes], out_d
     best = max(passing, key=lambda s: (s.client.requested_rps or 0, s.client.users or 0)).label if passing else None
     result = LoadResult(
         config=load_spec.model_dump(mode="json"),
-        endpoint=_result_endpoint(load_spec, endpoint),
+        endpoint=result_endpoint(load_spec, endpoint),
         started_at=started_at, finished_at=time.time(), steps=steps, verdict=verdict,
         best_passing=best if len(steps) > 1 else None,
         artifacts={"dir": str(out_dir), "result": str(out_dir / "result.json")},
@@ -383,7 +383,8 @@ def run_load(load_spec: LoadSpec, endpoint: Endpoint, bodies: list[bytes], out_d
     return result
 
 
-def _result_endpoint(load_spec: LoadSpec, endpoint: Endpoint) -> dict:
+def result_endpoint(load_spec: LoadSpec, endpoint: Endpoint) -> dict:
+    """The report's `endpoint` of a load result: where the requests went and with what protocol."""
     if _grpc(endpoint):
         from harness.grpc_client import MODEL_INFER
 
@@ -393,8 +394,9 @@ def _result_endpoint(load_spec: LoadSpec, endpoint: Endpoint) -> dict:
             "path": load_spec.path or endpoint.predict_path}
 
 
-def _steps_of(run: _Run, spec: LoadSpec, gpu, description, description_error, expected: ExpectedBatching | None,
-              first_index: int) -> list[StepResult]:
+def steps_of(run: LocustRun, spec: LoadSpec, gpu, description, description_error, expected: ExpectedBatching | None,
+             first_index: int) -> list[StepResult]:
+    """One StepResult per stage of a finished run, from its records, scrapes and samples."""
     statuses = _read_status(run.run_dir)
     t0 = run.t0 or min((s["t0"] for s in statuses if s.get("t0")), default=None)
     rec = fig.read_records(run.run_dir, t0)

@@ -1,6 +1,6 @@
 """Self-check of a port-forwarded load run: was the tunnel, not the server, the limit?
 
-Flow: after a step's figures (harness.load.runner._steps_of), when the load went through a
+Flow: after a step's figures (harness.load.runner.steps_of), when the load went through a
 port-forward (`Endpoint.info["forwarded"]`, generator: local on a cluster target), the client's
 mean service time (actual send -> answer, 2xx) is compared with the time the server itself
 accounts for per request over the same window: TorchServe's queue + inference latency, or the

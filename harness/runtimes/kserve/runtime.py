@@ -19,7 +19,7 @@ from harness.runtimes.environment import runtime_environment
 from harness.runtimes.kserve import lints, manifest
 from harness.runtimes.kserve.layout import ENTRY, model_objects, objects_sha256, predictor_args
 from harness.runtimes.kserve.process import POD_HTTP_PORT, ModelServerProcess
-from harness.runtimes.torchserve.image import fill_what_ran
+from harness.runtimes.what_ran import fill_what_ran
 from harness.spec import ScenarioSpec
 
 

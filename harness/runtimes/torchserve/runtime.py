@@ -20,7 +20,8 @@ from harness.runtimes.base import LocalServer, ModelFiles, Runtime
 from harness.runtimes.torchserve import lints
 from harness.runtimes.torchserve.archive import build_archive, render_config_properties
 from harness.runtimes.environment import runtime_environment
-from harness.runtimes.torchserve.image import REPOSITORY, fill_what_ran
+from harness.runtimes.torchserve.image import REPOSITORY
+from harness.runtimes.what_ran import fill_what_ran
 from harness.runtimes.torchserve.server import ImageServer
 from harness.spec import ScenarioSpec
 
