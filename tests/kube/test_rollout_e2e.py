@@ -154,3 +154,19 @@ def test_a_crashing_canary_revision_gets_no_traffic_and_is_rolled_back(fake_clus
                                            "CrashLoopBackOff"), report.error["what"]
     assert ro.sides[0].requests > 0 and ro.sides[1].requests == 0  # a revision not Ready gets no traffic
     cluster.assert_cleaned_up(outcome)
+
+
+def test_a_clean_canary_with_on_success_rollback_returns_all_traffic_to_the_baseline(fake_cluster, tmp_path):
+    cluster = fake_cluster()
+    outcome = cluster.run(_canary_scenario(tmp_path, steps=[50], on_success="rollback"), run_load=True)
+    report = outcome.report
+    ro = report.rollout
+    assert report.error is None and report.exit_code == 0, (report.error, ro and ro.reasons)
+    assert ro.outcome == "rolled back" and ro.passed and ro.failed_requests == 0 and ro.cause is None
+    # The step is judged as in a promotion; no 100 % step follows it.
+    assert [s.percent for s in ro.steps] == [50] and ro.steps[0].passed
+    assert ro.steps[0].requests.get("candidate", 0) > 0 and ro.steps[0].requests.get("baseline", 0) > 0
+    # canaryTrafficPercent 0: the candidate's pods drained, the baseline served alone again.
+    assert [m.name for m in cluster.controller.find("pod-draining", outcome.namespace)] == ro.candidate_pods
+    assert set(ro.windows[-1].requests) == {"baseline"}
+    cluster.assert_cleaned_up(outcome)
