@@ -4,7 +4,9 @@ Flow: manifest hashes -> the eager model (mnist_net.py + model.pth) on the reque
 our transform gives expected_v1.json and the right digits -> our Integrated Gradients gives
 expected_explain_v1.json -> the TorchScript model for image_classifier holds the same weights and,
 fed ImageClassifier-style input, answers as the eager model does -> a rebuild gives the same
-requests and TorchScript code (same torch), and the same bytes throughout on the same kernels. tests/test_image_handlers.py and scenarios/mnist.yaml serve it.
+requests and TorchScript code (same torch) on any CPU, and on the same ATen kernels weights and
+expected values within the cross-CPU tolerance. tests/test_image_handlers.py and scenarios/mnist.yaml
+serve it.
 """
 from __future__ import annotations
 
@@ -107,19 +109,6 @@ def _code_records(path) -> dict[str, bytes]:
                 if not _TENSOR_RECORD.search(n) and not _DEBUG_RECORD.search(n)}
 
 
-def _records_but_debug(path) -> dict[str, bytes]:
-    """Every record but the debug ones and the archive id torch derives from all records."""
-    with zipfile.ZipFile(path) as archive:
-        return {n: archive.read(n) for n in archive.namelist()
-                if not _DEBUG_RECORD.search(n) and not n.endswith("/.data/serialization_id")}
-
-
-def _manifest_but_torchscript_hash(path) -> dict:
-    manifest = json.loads(path.read_text())
-    manifest["sha256"].pop("model_imagenet.pt", None)  # its debug records name the venv's path
-    return manifest
-
-
 @pytest.fixture(scope="module")
 def rebuilt(tmp_path_factory, manifest):
     pytest.importorskip("sklearn", reason="scikit-learn (the dev extra) is needed to rebuild the fixtures")
@@ -141,8 +130,24 @@ def test_rebuild_gives_the_same_requests_and_code(rebuilt):
         assert _code_records(rebuilt / rel) == _code_records(MNIST / rel), f"{rel}: code or layout differs"
 
 
+def _weights(path) -> dict[str, torch.Tensor]:
+    if path.suffix == ".pt":  # TorchScript
+        return torch.jit.load(str(path), map_location="cpu").state_dict()
+    return torch.load(str(path), map_location="cpu", weights_only=True)
+
+
+def _manifest_but_hashes(path) -> dict:
+    manifest = json.loads(path.read_text())
+    hashes = manifest.pop("sha256")
+    manifest["sha256 of kernel-free files"] = {rel: hashes[rel] for rel in KERNEL_FREE}
+    return manifest
+
+
 @pytest.mark.slow
-def test_rebuild_on_the_same_kernels_gives_the_same_bytes(rebuilt, manifest):
+def test_rebuild_on_the_same_aten_kernels_agrees_within_tolerance(rebuilt, manifest):
+    # Within tolerance, not the same bytes: MKL and oneDNN choose their kernels by the CPU's own
+    # extensions, which ATen's capability does not name. A CI CPU with the same AVX512 ATen wrote
+    # the same weights but explanations 1 float32 ulp away (oneDNN's convolution backward).
     import PIL
 
     made = (manifest["aten_cpu_capability"], manifest["versions"]["pillow"])
@@ -150,10 +155,9 @@ def test_rebuild_on_the_same_kernels_gives_the_same_bytes(rebuilt, manifest):
     if made != here:
         pytest.skip(f"made with ATen kernels and Pillow {made}, this is {here}: minibatch training carries "
                     "kernel rounding into the weights, so only the requests and code are compared")
-    for rel in bm.GENERATED:
-        if rel.endswith(".pt"):  # TorchScript: every record but the install-path-bearing debug ones
-            assert _records_but_debug(rebuilt / rel) == _records_but_debug(MNIST / rel), f"{rel} differs when rebuilt"
-        elif rel == "manifest.json":
-            assert _manifest_but_torchscript_hash(rebuilt / rel) == _manifest_but_torchscript_hash(MNIST / rel)
-        else:
-            assert (rebuilt / rel).read_bytes() == (MNIST / rel).read_bytes(), f"{rel} differs when rebuilt"
+    for rel in ("model.pth", "model_imagenet.pt"):
+        assert tensor_differences(_weights(MNIST / rel), _weights(rebuilt / rel)) == [], f"{rel}: weights differ"
+    for rel in ("expected_v1.json", "expected_explain_v1.json"):
+        assert json_differences(_json(rel), json.loads((rebuilt / rel).read_text())) == [], f"{rel} differs"
+    assert json_differences(_manifest_but_hashes(MNIST / "manifest.json"),
+                            _manifest_but_hashes(rebuilt / "manifest.json")) == []
