@@ -1,4 +1,4 @@
-"""Shared fixtures for the Kubernetes tests: ../shared lookup and a scenario factory."""
+"""Shared fixtures for the Kubernetes tests: ../shared lookup, a scenario factory and the fake cluster."""
 from __future__ import annotations
 
 from pathlib import Path
@@ -6,7 +6,13 @@ from typing import Any
 
 import pytest
 
+from harness.runner import RunOptions
 from harness.spec import ScenarioSpec
+from harness.storage import GcsEmulator
+from tests.fakes import FakeKubeApiServer
+from tests.fakes.kserve_controller import FakeKServeController
+from tests.helpers import processes_touching
+from tests.kube.fake_cluster import FakeCluster
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 SHARED = REPO_ROOT.parent / "shared"
@@ -29,3 +35,32 @@ def scenario(name: str = "mnist", *, protocol: str = "v1", **kubernetes: Any) ->
         "serving": {"protocol": protocol},
         "kubernetes": kubernetes,
     })
+
+
+@pytest.fixture
+def fake_cluster(tmp_path: Path, harness_options: RunOptions):
+    """Start a fake cluster: `fake_cluster(**FakeKServeController kwargs) -> FakeCluster`
+    (tests/kube/fake_cluster.py); stop all it started after the test."""
+    started: list[tuple[FakeKubeApiServer, FakeKServeController]] = []
+
+    def _start(**controller_kwargs) -> FakeCluster:
+        # The cluster's own GCS emulator, as kind's in-cluster one: its storage-initializer reads
+        # it, and the harness is told to upload there (--storage-emulator-host).
+        emulator = GcsEmulator(tmp_path).start()
+        kube = FakeKubeApiServer().start()
+        controller = FakeKServeController(kube.store, tmp_path / "kserve", emulator_host=emulator.host,
+                                          **controller_kwargs)
+        started.append((kube, controller, emulator))
+        controller.start()
+        kubeconfig = kube.write_kubeconfig(tmp_path / "kubeconfig")
+        options = RunOptions(**{**vars(harness_options), "target": "kubeconfig", "kubeconfig": str(kubeconfig),
+                                "context": None, "report_dir": tmp_path / "reports", "run_load": False,
+                                "storage_emulator_host": emulator.host})
+        return FakeCluster(kube, controller, kubeconfig, options)
+
+    yield _start
+    for kube, controller, emulator in started:
+        controller.stop()
+        kube.stop()
+        emulator.stop()
+    assert processes_touching(tmp_path) == []

@@ -1,12 +1,11 @@
 """A paired A/B run on the FAKE cluster (`--target kubeconfig`): the candidate is a second
 InferenceService in a namespace of its own, both served by real TorchServe pods of the fake
 kubelet, one interleaved load through both port-forwards, and both namespaces gone after.
-Fixtures and the cleanup check are test_emulator_e2e's."""
+The fake cluster and its cleanup check are tests/kube/fake_cluster.py's."""
 from __future__ import annotations
 
 from harness.kube.naming import namespace_name
 from tests.helpers import SCENARIOS
-from tests.kube.test_emulator_e2e import fake_cluster  # noqa: F401 - the fixture, shared
 
 
 def test_ab_on_a_cluster_deploys_two_inference_services_and_judges_the_pairs(fake_cluster):  # noqa: F811

@@ -1,7 +1,8 @@
 """In-cluster load (`load.generator: cluster`) on the FAKE cluster: Locust pods from the official
 image (run by tests.fakes.locust_kubelet as local processes with the pod's argv and env), the
 records uploaded by the pods to the run's storage prefix on the GCS emulator, and the same exact
-figures, self-check and verdict as local load. Fixtures and the cleanup check are test_emulator_e2e's."""
+figures, self-check and verdict as local load. The fake cluster and its cleanup check are
+tests/kube/fake_cluster.py's."""
 from __future__ import annotations
 
 import base64
@@ -16,9 +17,7 @@ from harness.kube import load_pods
 from harness.load.spec import LoadSpec
 from tests.fakes.locust_kubelet import FakeLocustKubelet
 from tests.helpers import FIXTURES
-from tests.kube import test_emulator_e2e
 
-fake_cluster = test_emulator_e2e.fake_cluster  # the fixture, shared
 
 REPO = Path(__file__).resolve().parents[2]
 

@@ -15,120 +15,22 @@ from __future__ import annotations
 import datetime as dt
 import json
 import time
-from contextlib import contextmanager
-from dataclasses import dataclass, field
-from pathlib import Path
-from typing import Iterator
 
 import pytest
 
 from harness.errors import DeployError
 from harness.runtimes.torchserve.runtime import TorchServeRuntime
-from tests.fakes import FakeKubeApiServer
-from tests.fakes.kserve_controller import FakeKServeController
 from harness.kube.naming import KEPT_LABEL, namespace_name
-from harness.progress import Progress
-from harness.report.model import COLD_START_PHASES, Report, load_report
-from harness.runner import RunOptions, ScenarioRun, new_run_id
+from harness.report.model import COLD_START_PHASES, load_report
+from harness.runner import RunOptions, new_run_id
 from harness.spec import load_scenario
-from harness.storage import GcsEmulator, GcsStore
+from harness.storage import GcsStore
 from harness.targets.registry import make_target
 from harness.targets.settings import TargetSettings
 from tests.helpers import SCENARIOS, eventually, processes_touching
+from tests.kube.fake_cluster import CRASHING_HANDLER
 
-CRASHING_HANDLER = Path(__file__).resolve().parents[1] / "data" / "crashing_handler.py"
 ISVC = "inferenceservices.serving.kserve.io"
-
-
-
-
-class PhaseClock(Progress):
-    """Progress that remembers when each of the runner's phases ended (monotonic clock)."""
-
-    def __init__(self) -> None:
-        super().__init__(quiet=True)
-        self.ended: dict[str, float] = {}
-        self.failed: dict[str, float] = {}
-
-    @contextmanager
-    def phase(self, name: str, doing: str) -> Iterator[None]:
-        try:
-            yield
-        except BaseException:
-            self.failed[name] = time.monotonic()
-            raise
-        self.ended[name] = time.monotonic()
-
-
-@dataclass
-class Outcome:
-    report: Report
-    run_dir: Path
-    namespace: str
-    clock: PhaseClock
-    started: float
-
-
-@dataclass
-class FakeCluster:
-    """A fake API server + fake KServe, and the harness's options for `--target kubeconfig` on it."""
-
-    kube: FakeKubeApiServer
-    controller: FakeKServeController
-    kubeconfig: Path
-    options: RunOptions
-    outcomes: list[Outcome] = field(default_factory=list)
-
-    def run(self, scenario: Path, **overrides) -> Outcome:
-        """`harness run SCENARIO --target kubeconfig --kubeconfig ...`, through the runner."""
-        clock = PhaseClock()
-        options = RunOptions(**{**vars(self.options), "progress": clock, **overrides})
-        run = ScenarioRun(load_scenario(scenario), options)
-        started = time.monotonic()
-        report = run.execute()
-        outcome = Outcome(report, run.run_dir, namespace_name(run.run_id, run.spec.name), clock, started)
-        self.outcomes.append(outcome)
-        return outcome
-
-    def assert_cleaned_up(self, outcome: Outcome, *, kept: bool = False) -> None:
-        """No process of the run or of its pod is left; the namespace is gone (or kept, labelled)."""
-        pods = self.controller.work_dir / outcome.namespace
-        eventually(lambda: not processes_touching(pods) and not processes_touching(outcome.run_dir),
-                   timeout_s=30, what=f"processes of {outcome.namespace} gone: "
-                   f"{processes_touching(pods) + processes_touching(outcome.run_dir)}")
-        namespaces = {n["metadata"]["name"]: n for n in self.kube.store.list("namespaces")}
-        if kept:
-            assert namespaces[outcome.namespace]["metadata"]["labels"][KEPT_LABEL] == "true"
-        else:
-            assert outcome.namespace not in namespaces
-
-
-@pytest.fixture
-def fake_cluster(tmp_path: Path, harness_options: RunOptions):
-    """Start a fake cluster: `fake_cluster(**FakeKServeController kwargs) -> FakeCluster`."""
-    started: list[tuple[FakeKubeApiServer, FakeKServeController]] = []
-
-    def _start(**controller_kwargs) -> FakeCluster:
-        # The cluster's own GCS emulator, as kind's in-cluster one: its storage-initializer reads
-        # it, and the harness is told to upload there (--storage-emulator-host).
-        emulator = GcsEmulator(tmp_path).start()
-        kube = FakeKubeApiServer().start()
-        controller = FakeKServeController(kube.store, tmp_path / "kserve", emulator_host=emulator.host,
-                                          **controller_kwargs)
-        started.append((kube, controller, emulator))
-        controller.start()
-        kubeconfig = kube.write_kubeconfig(tmp_path / "kubeconfig")
-        options = RunOptions(**{**vars(harness_options), "target": "kubeconfig", "kubeconfig": str(kubeconfig),
-                                "context": None, "report_dir": tmp_path / "reports", "run_load": False,
-                                "storage_emulator_host": emulator.host})
-        return FakeCluster(kube, controller, kubeconfig, options)
-
-    yield _start
-    for kube, controller, emulator in started:
-        controller.stop()
-        kube.stop()
-        emulator.stop()
-    assert processes_touching(tmp_path) == []
 
 
 # --- (a) the shipped scenarios pass -----------------------------------------------------------------

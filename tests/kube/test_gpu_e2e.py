@@ -12,7 +12,6 @@ from harness.report.gpu import gpu_summary
 from tests.fakes.kserve_kubelet import NVIDIA_SMI_ANNOTATION
 from tests.fakes.kube_exec import EXEC_FORBIDDEN_ANNOTATION
 from tests.helpers import SCENARIOS
-from tests.kube.test_emulator_e2e import fake_cluster  # noqa: F401 - the fixture
 
 LOAD = {"mode": "open", "rate": 5, "warmup_s": 0, "duration_s": 2, "expect_gpu": True,
         "requests": [str(SCENARIOS.parent / "fixtures/digits/request_v1.json")]}

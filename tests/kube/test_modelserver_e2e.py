@@ -6,7 +6,7 @@ controller injects the storage-initializer as KServe's pod mutator does, and the
 the container's own command in the ModelServer image's environment, its /mnt/models being the
 pod's real download. Predictions come from KServe's ModelServer through the API server's
 port-forward (8080 REST, 8081 gRPC); a load() that raises is the real traceback in the container
-log, restarts and CrashLoopBackOff. Fixtures and the cleanup check are test_emulator_e2e's.
+log, restarts and CrashLoopBackOff. The fake cluster and its cleanup check are tests/kube/fake_cluster.py's.
 """
 from __future__ import annotations
 
@@ -16,7 +16,6 @@ import time
 import pytest
 
 from tests.helpers import FIXTURES, SCENARIOS, TEST_DATA
-from tests.kube.test_emulator_e2e import fake_cluster  # noqa: F401 - the fixture, shared
 
 MODELSERVER_IMAGE = "kserve-harness/kserve-modelserver:0.21.0"
 REQUEST_V2 = FIXTURES / "digits" / "request_v2.json"

@@ -1,17 +1,15 @@
 """Rollout under load on the FAKE cluster (`--target kubeconfig`, issue 12.4): the candidate replaces
 the running InferenceService's predictor while the harness's own clients keep sending through a
 Service-like port-forward; the fake KServe rolls the predictor Deployment (tests.fakes.kserve_rollout:
-new pod Ready, then the old one drained and removed). Fixtures and the cleanup check are
-test_emulator_e2e's."""
+new pod Ready, then the old one drained and removed). The fake cluster and its
+cleanup check are tests/kube/fake_cluster.py's."""
 from __future__ import annotations
 
 import yaml
 
 from harness.kube.naming import isvc_name
-from tests.kube import test_emulator_e2e as e2e
+from tests.kube.fake_cluster import CRASHING_HANDLER
 from tests.kube.rollout_scenario import rollout_scenario
-
-fake_cluster = e2e.fake_cluster  # the fixture, shared
 
 
 def test_clean_rolling_update_under_load_has_no_failed_request_and_promotes(fake_cluster, tmp_path):
@@ -52,7 +50,7 @@ def test_clean_rolling_update_under_load_has_no_failed_request_and_promotes(fake
 
 def test_crashing_new_revision_keeps_traffic_on_the_old_pod_and_fails_the_run(fake_cluster, tmp_path):
     cluster = fake_cluster()
-    outcome = cluster.run(rollout_scenario(tmp_path, candidate={"model": {"handler": str(e2e.CRASHING_HANDLER)}}),
+    outcome = cluster.run(rollout_scenario(tmp_path, candidate={"model": {"handler": str(CRASHING_HANDLER)}}),
                           run_load=True)
     report = outcome.report
     ro = report.rollout
@@ -143,7 +141,7 @@ def test_a_crashing_canary_revision_gets_no_traffic_and_is_rolled_back(fake_clus
     cluster = fake_cluster()
     scenario = _canary_scenario(tmp_path)
     data = yaml.safe_load(scenario.read_text())
-    data["candidate"]["model"]["handler"] = str(e2e.CRASHING_HANDLER)
+    data["candidate"]["model"]["handler"] = str(CRASHING_HANDLER)
     scenario.write_text(yaml.safe_dump(data, sort_keys=False))
     outcome = cluster.run(scenario, run_load=True)
     report = outcome.report
