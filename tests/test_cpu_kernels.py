@@ -118,11 +118,16 @@ def setting(request) -> KernelSetting:
     return chosen
 
 
+def _aten_line(setting: KernelSetting) -> str:
+    """The pattern of the `aten: CAPABILITY` line the probes print under `setting`."""
+    return f"aten: {setting.capability or '[A-Z0-9_]+'}"
+
+
 def test_setting_takes_effect(setting: KernelSetting) -> None:
     proc = _python(["-c", PROBE], setting, {"MKL_VERBOSE": "1", "ONEDNN_VERBOSE": "1"})
     log = proc.stdout + proc.stderr
     assert proc.returncode == 0, log[-3000:]
-    assert re.search(rf"^aten: {setting.capability or '[A-Z0-9_]+'}$", log, re.M), log[-3000:]
+    assert re.search(rf"^{_aten_line(setting)}$", log, re.M), log[-3000:]
     # The MKL and oneDNN markers name x86 ISAs; elsewhere only ATen's capability is checked.
     if X86 and torch.backends.mkl.is_available() and (_intel_cpu() or not setting.mkl_marker_intel_only):
         assert setting.mkl_marker in log, f"MKL ignored {setting.env}:\n{log[-3000:]}"
@@ -140,7 +145,7 @@ def test_numeric_tests_pass(setting: KernelSetting, tmp_path) -> None:
     out = proc.stdout + proc.stderr
     if proc.returncode != 0:
         pytest.fail(f"numeric tests fail under {setting.env} (exit {proc.returncode}):\n{out[-6000:]}", pytrace=False)
-    assert re.match(rf"aten: {setting.capability or '[A-Z0-9_]+'}\n", out), out[:200]
+    assert re.match(rf"{_aten_line(setting)}\n", out), out[:200]
     assert re.search(r"\b\d+ passed\b", out.splitlines()[-1]), out[-2000:]
 
 

@@ -41,7 +41,7 @@ def scenario(name: str = "mnist", *, protocol: str = "v1", **kubernetes: Any) ->
 def fake_cluster(tmp_path: Path, harness_options: RunOptions):
     """Start a fake cluster: `fake_cluster(**FakeKServeController kwargs) -> FakeCluster`
     (tests/kube/fake_cluster.py); stop all it started after the test."""
-    started: list[tuple[FakeKubeApiServer, FakeKServeController]] = []
+    started: list[tuple[FakeKubeApiServer, FakeKServeController, GcsEmulator]] = []
 
     def _start(**controller_kwargs) -> FakeCluster:
         # The cluster's own GCS emulator, as kind's in-cluster one: its storage-initializer reads

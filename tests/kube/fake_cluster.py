@@ -2,10 +2,9 @@
 (which really runs kserve-storage and TorchServe per InferenceService) and the cluster's own GCS
 emulator, with the harness's options pointed at them.
 
-Flow: tests/kube/conftest.py's `fake_cluster` fixture starts one per call (`start_fake_cluster`) and
-stops them all after the test -> `FakeCluster.run(scenario)` runs the harness as `harness run
---target kubeconfig` does -> `assert_cleaned_up(outcome)`: no process left, the namespace gone (or kept
-and labelled).
+Flow: tests/kube/conftest.py's `fake_cluster` fixture starts one per call and stops them all after
+the test -> `FakeCluster.run(scenario)` runs the harness as `harness run --target kubeconfig` does ->
+`assert_cleaned_up(outcome)`: no process left, the namespace gone (or kept and labelled).
 """
 from __future__ import annotations
 

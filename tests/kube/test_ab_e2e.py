@@ -8,7 +8,7 @@ from harness.kube.naming import namespace_name
 from tests.helpers import SCENARIOS
 
 
-def test_ab_on_a_cluster_deploys_two_inference_services_and_judges_the_pairs(fake_cluster):  # noqa: F811
+def test_ab_on_a_cluster_deploys_two_inference_services_and_judges_the_pairs(fake_cluster):
     cluster = fake_cluster()
     isvcs = cluster.kube.store.subscribe("inferenceservices")
     outcome = cluster.run(SCENARIOS / "digits-ab.yaml", run_load=True)

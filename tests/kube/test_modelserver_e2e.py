@@ -6,7 +6,8 @@ controller injects the storage-initializer as KServe's pod mutator does, and the
 the container's own command in the ModelServer image's environment, its /mnt/models being the
 pod's real download. Predictions come from KServe's ModelServer through the API server's
 port-forward (8080 REST, 8081 gRPC); a load() that raises is the real traceback in the container
-log, restarts and CrashLoopBackOff. The fake cluster and its cleanup check are tests/kube/fake_cluster.py's.
+log, restarts and CrashLoopBackOff. The fake cluster and its cleanup check are
+tests/kube/fake_cluster.py's.
 """
 from __future__ import annotations
 
@@ -39,7 +40,7 @@ def _expected_logits() -> list[float]:
 
 # --- (a) the shipped scenario --------------------------------------------------------------------
 
-def test_digits_kserve_passes_through_kubeconfig_as_a_custom_predictor(fake_cluster):  # noqa: F811
+def test_digits_kserve_passes_through_kubeconfig_as_a_custom_predictor(fake_cluster):
     cluster = fake_cluster()
     pods = cluster.kube.store.subscribe("pods")
     outcome = cluster.run(SCENARIOS / "digits-kserve.yaml")
@@ -79,7 +80,7 @@ def test_digits_kserve_passes_through_kubeconfig_as_a_custom_predictor(fake_clus
 # --- (b) V2 and gRPC -----------------------------------------------------------------------------
 
 @pytest.mark.parametrize("protocol", ["v2", "grpc-v2"])
-def test_v2_and_grpc_answer_the_models_tensor(fake_cluster, scenario_copy, protocol):  # noqa: F811
+def test_v2_and_grpc_answer_the_models_tensor(fake_cluster, scenario_copy, protocol):
     """The ModelServer answers V2 with the tensor the model returned (shape [3, 10], unlike
     TorchServe's flattened envelope, so no expect file); grpc-v2 goes through pod port 8081."""
     cluster = fake_cluster()
@@ -103,7 +104,7 @@ def test_v2_and_grpc_answer_the_models_tensor(fake_cluster, scenario_copy, proto
 
 # --- (c) a load() that raises --------------------------------------------------------------------
 
-def test_load_that_raises_is_crash_loop_back_off_quoting_it(fake_cluster, scenario_copy):  # noqa: F811
+def test_load_that_raises_is_crash_loop_back_off_quoting_it(fake_cluster, scenario_copy):
     # The lint would stop this run before deploying (load() never sets ready): let it through.
     cluster = fake_cluster()
     outcome = cluster.run(scenario_copy("digits-kserve.yaml", {
@@ -126,7 +127,7 @@ def test_load_that_raises_is_crash_loop_back_off_quoting_it(fake_cluster, scenar
     cluster.assert_cleaned_up(outcome)
 
 
-def test_memory_limit_below_the_modelservers_needs_is_oom_killed(fake_cluster, scenario_copy):  # noqa: F811
+def test_memory_limit_below_the_modelservers_needs_is_oom_killed(fake_cluster, scenario_copy):
     """KServe defaults the missing cpu to 1 (request and limit): the pod is valid, and the
     watchdog plays the OOM killer on the ModelServer's process group."""
     cluster = fake_cluster()

@@ -1,8 +1,8 @@
 """Rollout under load on the FAKE cluster (`--target kubeconfig`, issue 12.4): the candidate replaces
 the running InferenceService's predictor while the harness's own clients keep sending through a
 Service-like port-forward; the fake KServe rolls the predictor Deployment (tests.fakes.kserve_rollout:
-new pod Ready, then the old one drained and removed). The fake cluster and its
-cleanup check are tests/kube/fake_cluster.py's."""
+new pod Ready, then the old one drained and removed). The fake cluster and its cleanup check are
+tests/kube/fake_cluster.py's."""
 from __future__ import annotations
 
 import yaml
